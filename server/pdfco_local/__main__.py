@@ -1,0 +1,7 @@
+"""``python -m pdfco_local serve ...``"""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
