@@ -39,6 +39,7 @@ from PIL import Image
 
 __all__ = [
     "DEJAVU_SANS",
+    "EncryptionName",
     "GeneratedPdf",
     "damaged",
     "encrypted",
@@ -49,6 +50,7 @@ __all__ = [
     "multipage",
     "non_latin",
     "normalize_whitespace",
+    "page_marker",
     "rotated",
     "write_bytes_pdf",
 ]
@@ -387,7 +389,7 @@ def large_corpus(dest: Path, files: int = 10, pages_per_file: int = 20) -> list[
 
 
 def huge_pages(
-    dest: Path, pages: int = 3000, *, lines_per_page: int = 30, name: str = "huge.pdf"
+    dest: Path, pages: int = 3000, *, lines_per_page: int = 45, name: str = "huge.pdf"
 ) -> GeneratedPdf:
     """A document with many text pages that is cheap to write but slow to extract, to trip a job time limit.
 
@@ -444,18 +446,23 @@ _UNROTATE: Final[dict[int, str]] = {
 }
 
 
-def rotated(dest: Path, rotation: int = 90, *, name: str = "rotated.pdf") -> GeneratedPdf:
-    """One portrait A4 page carrying ``/Rotate rotation`` whose text reads upright when displayed.
+def rotated(
+    dest: Path, rotation: int = 90, *, sideways: bool = False, name: str = "rotated.pdf"
+) -> GeneratedPdf:
+    """One portrait A4 page carrying ``/Rotate rotation``; by default its text reads upright when displayed.
 
-    This is how landscape pages often arrive (e.g. from scanners and office suites): a portrait MediaBox,
-    a ``/Rotate`` entry and content drawn turned the other way. The viewer shows a landscape page with
-    horizontal text, and an extractor must return the lines top to bottom. (A ``/Rotate`` page whose content is
-    *not* counter-rotated shows sideways text; PDFium then returns its lines bottom-up, in display order.)
+    The default is how turned pages usually arrive (scanners, office suites): a portrait MediaBox, a
+    ``/Rotate`` entry and content drawn turned the other way, so the viewer shows a landscape page with
+    horizontal text; an extractor must return the lines top to bottom.
+
+    ``sideways=True`` draws the content upright in user space instead, so ``/Rotate`` turns it and the viewer
+    shows sideways text (PDF.co's ``sample-rotated.pdf`` is built like this). ``pages`` still lists the lines
+    top to bottom as drawn, but PDFium's ``get_text_range`` returns them bottom-up for ``/Rotate 90``.
     """
     if rotation not in _UNROTATE:
         raise ValueError(f"rotation must be one of {sorted(_UNROTATE)}, not {rotation}")
     width, height = 595, 842
-    shown_height = width if rotation in (90, 270) else height
+    shown_height = width if rotation in (90, 270) and not sideways else height
     lines = [
         "Rotated page heading",
         f"This page carries Rotate {rotation}",
@@ -463,7 +470,7 @@ def rotated(dest: Path, rotation: int = 90, *, name: str = "rotated.pdf") -> Gen
         "The second body line follows it",
         "The final line closes the page",
     ]
-    matrix = _UNROTATE[rotation].format(w=width, h=height)
+    matrix = _UNROTATE[0 if sideways else rotation].format(w=width, h=height)
     content = (
         b"q " + matrix.encode() + b" cm\n" + _text_ops(lines, x=72, y=shown_height - 90, size=20, leading=30)
     )

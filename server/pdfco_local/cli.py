@@ -10,8 +10,10 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from .config import DEFAULT_CREDITS, ServerConfig
 from .faults import FaultConfig
@@ -128,8 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pdfco-local listening on http://{shown_host}:{port} api-key={shown_key}", flush=True)
     if config.faults.enabled:
         print(f"pdfco-local fault injection ON: {config.faults}", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal with the handler found
+    # before it started: make that handler a clean exit, so a stopped server exits 0 (compose, systemd).
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _exit_cleanly)
     uvicorn_server(app, args.log_level.lower()).run(sockets=[sock])
     return 0
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Why PDFium: measured on 120 public PDFs it was the fastest engine that never cra
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from . import pages as page_spec
 
@@ -227,11 +229,12 @@ def _layout_lines(
 ) -> list[str]:
     """Place PDFium's text runs on a character grid.
 
-    The grid follows the content's own coordinates, not the page's ``/Rotate``: text is nearly always drawn
-    upright in user space, and ``/Rotate`` merely turns the sheet (the PDF.co sample ``sample-rotated.pdf``
-    is such a page). ``rotation`` turns the grid for content that is itself drawn sideways.
+    The grid follows the direction of the text itself, not the page's ``/Rotate``: PDF.co's
+    ``sample-rotated.pdf`` draws upright text on a ``/Rotate 270`` page, while scanned-and-turned documents
+    draw sideways text that ``/Rotate`` makes upright; both must read left to right. ``rotation`` (the
+    ``RotationAngle`` profile option) turns the grid further.
     """
-    to_display = _grid_transform(page, rotation)
+    to_display = _grid_transform(page, _text_quarter_turns(textpage) + rotation)
     bounds = _rect_bounds(page, rect) if rect is not None else None
     segments: list[_Segment] = []
     for i in range(textpage.count_rects()):
@@ -279,6 +282,19 @@ def _layout_lines(
             text += segment.text
         out.append(text.rstrip())
     return out
+
+
+def _text_quarter_turns(textpage: pdfium.PdfTextPage, sample: int = 64) -> int:
+    """Clockwise quarter turns that make the page's dominant text direction horizontal."""
+    votes = [0, 0, 0, 0]
+    count = textpage.count_chars()
+    for index in range(0, count, max(1, count // sample)):
+        if chr(pdfium_c.FPDFText_GetUnicode(textpage, index)).isspace():
+            continue
+        angle = math.degrees(pdfium_c.FPDFText_GetCharAngle(textpage, index))
+        votes[round(angle / 90) % 4] += 1
+    counter_clockwise = votes.index(max(votes))
+    return (4 - counter_clockwise) % 4
 
 
 def _same_line(line: list[_Segment], segment: _Segment) -> bool:

@@ -55,7 +55,10 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
             )
         except Exception as error:
             reply = ("error", (500, f"Extraction failed unexpectedly: {type(error).__name__}: {error}"))
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except (BrokenPipeError, OSError):
+            return  # the server went away (shutdown or crash): nobody is waiting for this result
 
 
 def _die_with_parent() -> None:
