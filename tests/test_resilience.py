@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pdfgen
 import psutil
 import pytest
 import requests
-from conftest import API_KEY, Api, ServerFactory
 
+import pdfgen
+from conftest import API_KEY, Api, ServerFactory
 from pdfco_local.runner import LocalServer
 
 

@@ -10,8 +10,8 @@ import json
 import time
 
 import requests
-from conftest import API_KEY, CORPUS
 
+from conftest import API_KEY, CORPUS
 from pdfco_local.runner import LocalServer
 
 
