@@ -24,8 +24,19 @@ def pdfco_local(data_dir: Path, *args: str) -> Iterator[Server]:
     key = secrets.token_urlsafe(16)
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "pdfco_local", "serve", "--port", "0", "--data-dir", str(data_dir),
-            "--api-key", f"{key}:100000000", "--log-level", "warning", *args,
+            sys.executable,
+            "-m",
+            "pdfco_local",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--api-key",
+            f"{key}:100000000",
+            "--log-level",
+            "warning",
+            *args,
         ],
         stdout=subprocess.PIPE,
         text=True,

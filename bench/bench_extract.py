@@ -26,9 +26,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import pdfgen  # noqa: E402
-
-from _server import Server, pdfco_local  # noqa: E402
+import pdfgen
+from _server import Server, pdfco_local
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 
@@ -38,7 +37,9 @@ def upload_all(server: Server, files: list[Path]) -> list[str]:
     session.headers["x-api-key"] = server.key
     urls = []
     for path in files:
-        presign = session.get(f"{server.base_url}/v1/file/upload/get-presigned-url", params={"name": path.name}).json()
+        presign = session.get(
+            f"{server.base_url}/v1/file/upload/get-presigned-url", params={"name": path.name}
+        ).json()
         session.put(presign["presignedUrl"], data=path.read_bytes()).raise_for_status()
         urls.append(presign["url"])
     return urls
@@ -50,7 +51,9 @@ def convert_all(server: Server, urls: list[str], endpoint: str) -> tuple[float, 
     session.headers["x-api-key"] = server.key
     started = time.perf_counter()
     jobs = [
-        session.post(f"{server.base_url}/v1/pdf/convert/to/{endpoint}", json={"url": url, "async": True}).json()
+        session.post(
+            f"{server.base_url}/v1/pdf/convert/to/{endpoint}", json={"url": url, "async": True}
+        ).json()
         for url in urls
     ]
     pages = 0
@@ -114,7 +117,11 @@ def main() -> int:
     record = {
         "benchmark": "extract",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "corpus": {"files": len(files), "pages": total_pages, "generator": "tests/pdfgen.large_corpus"},
         "parallelism": args.workers,
         "rounds": args.rounds,

@@ -52,7 +52,10 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
     size = args.size_mib * MIB
-    with tempfile.TemporaryDirectory() as tmp, pdfco_local(Path(tmp), "--workers", "1", "--max-upload-mb", "4096") as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        pdfco_local(Path(tmp), "--workers", "1", "--max-upload-mb", "4096") as server,
+    ):
         process = psutil.Process(server.process.pid)
         time.sleep(1.0)  # let start-up allocations settle
         baseline = process.memory_info().rss
@@ -69,7 +72,9 @@ def main() -> int:
         sampler.start()
         session = requests.Session()
         session.headers["x-api-key"] = server.key
-        presign = session.get(f"{server.base_url}/v1/file/upload/get-presigned-url", params={"name": "big.pdf"}).json()
+        presign = session.get(
+            f"{server.base_url}/v1/file/upload/get-presigned-url", params={"name": "big.pdf"}
+        ).json()
         started = time.perf_counter()
         response = requests.put(presign["presignedUrl"], data=Body(size), timeout=600)
         seconds = time.perf_counter() - started

@@ -29,7 +29,9 @@ def convert(session: requests.Session, base: str, source: Path) -> tuple[str, di
     job = session.post(f"{base}/v1/pdf/convert/to/text", json={"url": presign["url"], "async": True}).json()
     if job["error"]:
         raise RuntimeError(f"{source.name}: {job['message']}")
-    while (state := session.get(f"{base}/v1/job/check", params={"jobid": job["jobId"]}).json())["status"] == "working":
+    while (state := session.get(f"{base}/v1/job/check", params={"jobid": job["jobId"]}).json())[
+        "status"
+    ] == "working":
         time.sleep(0.2)
     if state["status"] != "success":
         raise RuntimeError(f"{source.name}: {state['message']}")

@@ -49,7 +49,10 @@ class Api:
         ).json()
         with path.open("rb") as handle:
             put = self.session.put(
-                presign["presignedUrl"], data=handle, headers={"content-type": "application/octet-stream"}, timeout=60
+                presign["presignedUrl"],
+                data=handle,
+                headers={"content-type": "application/octet-stream"},
+                timeout=60,
             )
         put.raise_for_status()
         return str(presign["url"])

@@ -19,7 +19,9 @@ from conftest import API_KEY, Api, ServerFactory
 from pdfco_local.runner import LocalServer
 
 
-def test_bad_documents_fail_alone_while_good_jobs_succeed(server_factory: ServerFactory, tmp_path: Path) -> None:
+def test_bad_documents_fail_alone_while_good_jobs_succeed(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     server = server_factory(workers=2, job_time_limit=1.0)
     api = Api(server)
     good = [pdfgen.multipage(tmp_path, pages=3, name=f"good{i}.pdf") for i in range(4)]
@@ -77,8 +79,19 @@ def test_a_crashing_document_fails_its_job_and_the_server_keeps_serving(
 def _start_cli(data_dir: Path, port: int = 0, *extra: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "pdfco_local", "serve", "--port", str(port), "--data-dir", str(data_dir),
-            "--api-key", f"{API_KEY}:1000000", "--log-level", "warning", *extra,
+            sys.executable,
+            "-m",
+            "pdfco_local",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--api-key",
+            f"{API_KEY}:1000000",
+            "--log-level",
+            "warning",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -101,16 +114,23 @@ def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path)
     try:
         for doc in docs:
             presign = requests.get(
-                f"{base}/v1/file/upload/get-presigned-url", params={"name": doc.path.name}, headers=headers, timeout=30
+                f"{base}/v1/file/upload/get-presigned-url",
+                params={"name": doc.path.name},
+                headers=headers,
+                timeout=30,
             ).json()
             requests.put(presign["presignedUrl"], data=doc.path.read_bytes(), timeout=30).raise_for_status()
             job = requests.post(
-                f"{base}/v1/pdf/convert/to/text-simple", json={"url": presign["url"], "async": True},
-                headers=headers, timeout=30,
+                f"{base}/v1/pdf/convert/to/text-simple",
+                json={"url": presign["url"], "async": True},
+                headers=headers,
+                timeout=30,
             ).json()
             submitted.append(job)
         states = [
-            requests.get(f"{base}/v1/job/check", params={"jobid": job["jobId"]}, headers=headers, timeout=30).json()
+            requests.get(
+                f"{base}/v1/job/check", params={"jobid": job["jobId"]}, headers=headers, timeout=30
+            ).json()
             for job in submitted
         ]
         assert any(state["status"] == "working" for state in states), "nothing was in flight to lose"
@@ -138,7 +158,9 @@ def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path)
             # The link handed out before the kill still works after the restart (same secret, same port).
             text = requests.get(job["url"], timeout=30).content.decode()
             assert text.count("\f") == doc.page_count - 1
-            assert pdfgen.normalize_whitespace(text.split("\f")[0]) == pdfgen.normalize_whitespace(doc.pages[0])
+            assert pdfgen.normalize_whitespace(text.split("\f")[0]) == pdfgen.normalize_whitespace(
+                doc.pages[0]
+            )
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
@@ -146,7 +168,18 @@ def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path)
 
 def test_cli_prints_url_and_generated_key_and_stops_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pdfco_local", "serve", "--port", "0", "--data-dir", str(tmp_path), "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "pdfco_local",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--workers",
+            "1",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

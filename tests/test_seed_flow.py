@@ -32,13 +32,20 @@ def test_seed_flow_converts_the_documented_sample(shared_server: LocalServer) ->
     assert presign["error"] is False and presign["status"] == 200
     with (CORPUS / "sample.pdf").open("rb") as handle:
         put = requests.put(
-            presign["presignedUrl"], data=handle, headers={"content-type": "application/octet-stream"}, timeout=30
+            presign["presignedUrl"],
+            data=handle,
+            headers={"content-type": "application/octet-stream"},
+            timeout=30,
         )
     assert put.status_code == 200
 
     submitted = requests.post(
         f"{base}/pdf/convert/to/text",
-        data={"url": presign["url"], "async": True, "name": "result.txt"},  # form body, "True" as samples send
+        data={
+            "url": presign["url"],
+            "async": True,
+            "name": "result.txt",
+        },  # form body, "True" as samples send
         headers=headers,
         timeout=30,
     ).json()
@@ -46,7 +53,9 @@ def test_seed_flow_converts_the_documented_sample(shared_server: LocalServer) ->
 
     deadline = time.monotonic() + 60
     while True:
-        check = requests.get(f"{base}/job/check", params={"jobid": submitted["jobId"]}, headers=headers, timeout=30)
+        check = requests.get(
+            f"{base}/job/check", params={"jobid": submitted["jobId"]}, headers=headers, timeout=30
+        )
         state = check.json()["status"]
         if state != "working":
             break

@@ -125,7 +125,9 @@ class PdfCoLocal:
 
     async def _http_error(self, _request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return JSONResponse(ApiError(exc.status_code, exc.detail).body(), status_code=exc.status_code)
+        return JSONResponse(
+            ApiError(exc.status_code, exc.detail).body(), status_code=exc.status_code, headers=exc.headers
+        )
 
     def _base_url(self, request: Request) -> str:
         if self.config.public_url:
@@ -302,7 +304,11 @@ class PdfCoLocal:
         """Validate everything that can be checked without the document, so errors come back at once."""
         url = params.required("url")
         pages = params.text("pages")
-        page_spec.parse(pages)  # 450 now rather than in the job
+        try:
+            page_spec.parse(pages)  # 450 now rather than in the job
+        except page_spec.PageSpecError as error:
+            raise ApiError(error.code, error.detail) from None
+        _check_profiles(params.text("profiles"))
         lang = (params.text("lang") or "eng").strip()
         if not _LANG.match(lang):
             raise ApiError(454, f"Parameter 'lang' must look like 'eng' or 'eng+deu', not {lang!r}.")
@@ -319,7 +325,6 @@ class PdfCoLocal:
             password=params.text("password") or "",
             lang=lang,
             rect=_rect(params.text("rect")),
-            rotation=_rotation(params.text("profiles")) if mode == "layout" else 0,
             expiration_minutes=self._expiration(params),
             input_id=record.id if record is not None and record.kind == "input" else None,
             http_username=params.text("httpusername"),
@@ -392,44 +397,22 @@ def _rect(value: str | None) -> tuple[float, float, float, float] | None:
     return numbers[0], numbers[1], numbers[2], numbers[3]
 
 
-def _rotation(profiles: str | None) -> int:
-    """Parse ``profiles`` (444 when unreadable) and return its ``RotationAngle`` (quarter turns).
-
-    Other ByteScout TextExtractor options are accepted and ignored: they tune an engine this server does
-    not run (documented in docs/pdfco-local.md).
+def _check_profiles(profiles: str | None) -> None:
+    """``profiles`` must parse (444 otherwise); its options tune ByteScout's engine, which this server does
+    not run, so they are accepted and not applied. ``RotationAngle`` in particular is not needed: the text
+    direction is detected from the characters themselves (``extract._text_quarter_turns``), so PDF.co's
+    rotated-input sample gives the upright invoice either way.
     """
     if not profiles or not profiles.strip():
-        return 0
-    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", profiles, flags=re.S)
-    for candidate in (text, text.replace("'", '"')):
+        return
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", profiles, flags=re.S)  # "JSON ... can contain comments"
+    for candidate in (text, text.replace("'", '"')):  # "... can be single/double-quoted"
         try:
-            parsed = json.loads(candidate)
-            break
+            json.loads(candidate)
+            return
         except json.JSONDecodeError:
             continue
-    else:
-        raise ApiError(444, "Parameter 'profiles' is not valid JSON.")
-    angle = _find_key(parsed, "rotationangle")
-    try:
-        return int(angle or 0) % 4
-    except (TypeError, ValueError):
-        raise ApiError(444, f"RotationAngle must be 0-3, not {angle!r}.") from None
-
-
-def _find_key(value: Any, key: str) -> Any:
-    if isinstance(value, dict):
-        for name, item in value.items():
-            if name.lower() == key:
-                return item
-            found = _find_key(item, key)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for item in value:
-            found = _find_key(item, key)
-            if found is not None:
-                return found
-    return None
+    raise ApiError(444, "Parameter 'profiles' is not valid JSON.")
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

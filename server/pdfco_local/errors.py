@@ -16,6 +16,7 @@ MESSAGES: Final[dict[int, str]] = {
     402: "Not enough credits.",
     403: "Access forbidden for input URL.",
     404: "Resource not found.",
+    405: "Method not allowed.",
     408: "Server timed out waiting for the request.",
     413: "Request entity too large.",
     414: "URI too long.",

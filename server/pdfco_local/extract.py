@@ -65,8 +65,6 @@ class ExtractRequest:
     ocr_dpi: int = 300
     #: Absolute time.time() by which the job must end; bounds the OCR subprocess.
     deadline: float | None = None
-    #: Clockwise quarter turns applied to the layout (PDF.co profile option ``RotationAngle``, 0-3).
-    rotation: int = 0
 
 
 @dataclass
@@ -87,13 +85,19 @@ class ExtractResult:
 def extract(request: ExtractRequest) -> ExtractResult:
     """Extract the requested pages to ``request.output_path`` (written atomically) and describe the result."""
     check_is_pdf(Path(request.input_path))
-    ranges = page_spec.parse(request.pages)
+    try:
+        ranges = page_spec.parse(request.pages)
+    except page_spec.PageSpecError as error:
+        raise ExtractionError(error.code, error.detail) from None
     document = open_document(request.input_path, request.password)
     try:
         page_count = len(document)
         if page_count == 0:
             raise ExtractionError(442, "The document has no readable pages.")
-        selected = page_spec.resolve(ranges, page_count)
+        try:
+            selected = page_spec.resolve(ranges, page_count)
+        except page_spec.PageSpecError as error:
+            raise ExtractionError(error.code, error.detail) from None
         result = ExtractResult(page_count=page_count, pages=len(selected), chars=0)
         texts = [_page_text(document, index, request, result) for index in selected]
     finally:
@@ -188,7 +192,7 @@ def _page_text(
             if request.mode == "simple":
                 lines = _simple_lines(textpage, page, request.rect)
             else:
-                lines = _layout_lines(textpage, page, request.rect, request.rotation)
+                lines = _layout_lines(textpage, page, request.rect)
         finally:
             textpage.close()
         if not any(line.strip() for line in lines):
@@ -229,16 +233,15 @@ class _Segment:
 
 
 def _layout_lines(
-    textpage: pdfium.PdfTextPage, page: pdfium.PdfPage, rect: tuple[float, ...] | None, rotation: int
+    textpage: pdfium.PdfTextPage, page: pdfium.PdfPage, rect: tuple[float, ...] | None
 ) -> list[str]:
     """Place the page's words on a character grid.
 
     The grid follows the direction of the text itself, not the page's ``/Rotate``: PDF.co's
     ``sample-rotated.pdf`` draws upright text on a ``/Rotate 270`` page, while scanned-and-turned documents
-    draw sideways text that ``/Rotate`` makes upright; both must read left to right. ``rotation`` (the
-    ``RotationAngle`` profile option) turns the grid further.
+    draw sideways text that ``/Rotate`` makes upright; both must read left to right.
     """
-    to_grid = _grid_transform(page, _text_quarter_turns(textpage) + rotation)
+    to_grid = _grid_transform(page, _text_quarter_turns(textpage))
     bounds = _rect_bounds(page, rect) if rect is not None else None
     return _grid(_word_segments(textpage, to_grid, bounds))
 

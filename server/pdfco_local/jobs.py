@@ -40,7 +40,6 @@ class Conversion:
     password: str = ""
     lang: str = "eng"
     rect: tuple[float, float, float, float] | None = None
-    rotation: int = 0
     expiration_minutes: int = 60
     input_id: str | None = None  # set when ``url`` is one of our own upload links
     http_username: str | None = None
@@ -122,7 +121,6 @@ class JobRunner:
                 password=conversion.password,
                 lang=conversion.lang,
                 rect=conversion.rect,
-                rotation=conversion.rotation,
                 tesseract_cmd=self.config.tesseract_cmd,
                 ocr_dpi=self.config.ocr_dpi,
                 deadline=time.time() + time_limit,

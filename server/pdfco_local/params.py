@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import Message
 
 from .errors import ApiError
 
@@ -79,7 +80,13 @@ async def read_params(request: Request, max_bytes: int) -> Params:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method in ("POST", "PUT"):
         if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            form = await request.form(max_part_size=max_bytes)
+            # Count the whole body first (a chunked body has no Content-Length), then parse it from memory.
+            body = await _read_limited(request, max_bytes)
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            form = await Request(request.scope, replay).form(max_part_size=max_bytes)
             for key, item in form.multi_items():
                 if isinstance(item, UploadFile):
                     files[key] = item
