@@ -204,3 +204,23 @@ def test_access_log_never_contains_the_key_or_query(
     requests.get(f"{shared_server.base_url}/v1/account/credit/balance?x-api-key={API_KEY}", timeout=30)
     lines = [record.getMessage() for record in caplog.records if record.name == "pdfco_local.access"]
     assert lines and all(API_KEY not in line and "x-api-key" not in line for line in lines)
+
+
+def test_a_worker_killed_mid_job_fails_that_job_and_is_replaced(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Stands in for a PDFium segfault: the job reports the crash, a new worker serves the next job."""
+    server = server_factory(workers=1)
+    api = Api(server)
+    job_id = api.post(
+        "pdf/convert/to/text", json={"url": api.upload(pdfgen.huge_pages(tmp_path).path), "async": True}
+    ).json()["jobId"]
+    time.sleep(0.5)
+    assert api.get("job/check", params={"jobid": job_id}).json()["status"] == "working"
+    (worker,) = server.app.pool.pids
+    os.kill(worker, signal.SIGKILL)
+    body = api.wait(job_id)
+    assert body["status"] == "failed"
+    assert body["errorCode"] == 442
+    assert "crash (signal 9)" in body["message"]
+    assert api.convert(api.upload(pdfgen.multipage(tmp_path, pages=1).path))["status"] == "success"

@@ -171,6 +171,11 @@ class WorkerPool:
         future.add_done_callback(lambda _: idle.put_nowait(worker))
         return await future
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the current workers (for monitoring, and for tests that kill one)."""
+        return [worker.process.pid for worker in self._workers]
+
     def close(self) -> None:
         for worker in self._workers:
             worker.stop()
