@@ -27,14 +27,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import pdfgen
-from _server import Server, pdfco_local
+from pdfco_local.runner import ServerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 
 
-def upload_all(server: Server, files: list[Path]) -> list[str]:
+def upload_all(server: ServerProcess, files: list[Path]) -> list[str]:
     session = requests.Session()
-    session.headers["x-api-key"] = server.key
+    session.headers["x-api-key"] = server.api_key
     urls = []
     for path in files:
         presign = session.get(
@@ -45,10 +45,10 @@ def upload_all(server: Server, files: list[Path]) -> list[str]:
     return urls
 
 
-def convert_all(server: Server, urls: list[str], endpoint: str) -> tuple[float, int]:
+def convert_all(server: ServerProcess, urls: list[str], endpoint: str) -> tuple[float, int]:
     """Submit every file, poll until all are done, download every result. Returns (seconds, pages)."""
     session = requests.Session()
-    session.headers["x-api-key"] = server.key
+    session.headers["x-api-key"] = server.api_key
     started = time.perf_counter()
     jobs = [
         session.post(
@@ -101,7 +101,7 @@ def main() -> int:
         total_pages = sum(doc.page_count for doc in corpus)
         (work / "out").mkdir()
         results: dict[str, list[float]] = {}
-        with pdfco_local(work / "server", "--workers", str(args.workers)) as server:
+        with ServerProcess(work / "server", "--workers", str(args.workers)) as server:
             urls = upload_all(server, files)
             convert_all(server, urls, "text")  # warm-up: workers import PDFium, caches fill
             for _ in range(args.rounds):

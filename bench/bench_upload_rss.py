@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from _server import pdfco_local
+from pdfco_local.runner import ServerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "upload_rss.json"
 MIB = 1024**2
@@ -54,7 +54,7 @@ def main() -> int:
     size = args.size_mib * MIB
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pdfco_local(Path(tmp), "--workers", "1", "--max-upload-mb", "4096") as server,
+        ServerProcess(Path(tmp), "--workers", "1", "--max-upload-mb", "4096") as server,
     ):
         process = psutil.Process(server.process.pid)
         time.sleep(1.0)  # let start-up allocations settle
@@ -71,7 +71,7 @@ def main() -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         session = requests.Session()
-        session.headers["x-api-key"] = server.key
+        session.headers["x-api-key"] = server.api_key
         presign = session.get(
             f"{server.base_url}/v1/file/upload/get-presigned-url", params={"name": "big.pdf"}
         ).json()

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from conftest import API_KEY, Api, ServerFactory
+from contract import assert_error, assert_ok
 from pdfco_local.runner import LocalServer
 from pdfgen import multipage, page_marker
 
@@ -25,34 +26,6 @@ SIMPLE = "pdf/convert/to/text-simple"
 
 
 # helpers ---------------------------------------------------------------------------------------------------
-def assert_ok(response: requests.Response) -> dict[str, Any]:
-    """A PDF.co success body: HTTP 200, ``error: false``, integer ``status`` 200, credits and duration."""
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] is False
-    assert body["status"] == 200
-    assert type(body["status"]) is int
-    assert type(body["remainingCredits"]) is int
-    assert type(body["duration"]) is int
-    assert body["duration"] >= 0
-    return body
-
-
-def assert_error(response: requests.Response, status: int, *words: str) -> dict[str, Any]:
-    """A PDF.co error body whose HTTP status, ``status`` and ``message`` (naming the cause) agree."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert body["error"] is True
-    assert body["status"] == status
-    assert type(body["status"]) is int
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    for word in words:
-        assert word.lower() in body["message"].lower(), body["message"]
-    return body
-
-
 def assert_job_state(response: requests.Response, state: str) -> dict[str, Any]:
     """A job/check answer: HTTP 200 and the string state in ``status``."""
     assert response.status_code == 200, response.text

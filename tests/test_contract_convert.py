@@ -23,6 +23,7 @@ import requests
 
 import pdfgen
 from conftest import CORPUS, Api, ServerFactory
+from contract import assert_error, assert_ok, submit
 from pdfco_local.runner import LocalServer
 from pdfgen import GeneratedPdf, normalize_whitespace, page_marker
 
@@ -51,41 +52,6 @@ def _upload(shared_server: LocalServer, pdf: GeneratedPdf, name: str | None = No
 
 def sync(api: Api, endpoint: str = TEXT, **params: Any) -> requests.Response:
     return api.post(endpoint, json={"async": False, **params})
-
-
-def submit(api: Api, endpoint: str = TEXT, **params: Any) -> dict[str, Any]:
-    """An ``async=true`` conversion; asserts the immediate answer of §3.5 and returns it."""
-    response = api.post(endpoint, json={**params, "async": True})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] is False
-    assert body["status"] == 200
-    assert re.fullmatch(r"[A-Z0-9]{32}", body["jobId"]), body
-    assert body["url"].startswith(api.base + "/")
-    return body
-
-
-def ok(response: requests.Response) -> dict[str, Any]:
-    """A successful conversion answer: HTTP 200, ``error`` false, integer ``status`` 200."""
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] is False, body
-    assert type(body["status"]) is int, body
-    assert body["status"] == 200
-    return body
-
-
-def assert_error(response: requests.Response, code: int, *fragments: str) -> dict[str, Any]:
-    """A PDF.co error body (§5.1) whose code is also the HTTP status and whose message names the cause."""
-    assert response.status_code == code, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] is True, body
-    assert type(body["status"]) is int, body
-    assert body["status"] == code
-    assert isinstance(body["message"], str)
-    for fragment in fragments:
-        assert fragment.lower() in body["message"].lower(), body["message"]
-    return body
 
 
 def assert_failed_job(job: dict[str, Any], code: int, *fragments: str) -> None:
@@ -212,7 +178,7 @@ def scanned(shared_server: LocalServer, docs_dir: Path) -> Uploaded:
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_inline_body_has_crlf_lines(api: Api, five: Uploaded, endpoint: str) -> None:
     before = balance(api)
-    body = ok(sync(api, endpoint, url=five.url, inline=True))
+    body = assert_ok(sync(api, endpoint, url=five.url, inline=True))
     assert_result_fields(body, api, pages=5, name="multipage.txt")
     assert body["remainingCredits"] == before - 5
     text = body["body"]
@@ -225,8 +191,8 @@ def test_inline_body_has_crlf_lines(api: Api, five: Uploaded, endpoint: str) -> 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_url_download_equals_inline_body(api: Api, five: Uploaded, endpoint: str) -> None:
-    inline = ok(sync(api, endpoint, url=five.url, inline=True))["body"]
-    linked = ok(sync(api, endpoint, url=five.url, inline=False))
+    inline = assert_ok(sync(api, endpoint, url=five.url, inline=True))["body"]
+    linked = assert_ok(sync(api, endpoint, url=five.url, inline=False))
     assert "body" not in linked, "inline=false answers a url, not the text"
     assert_result_fields(linked, api, pages=5, name="multipage.txt")
     downloaded = requests.get(linked["url"], timeout=30)
@@ -236,14 +202,14 @@ def test_url_download_equals_inline_body(api: Api, five: Uploaded, endpoint: str
 
 
 def test_inline_defaults_to_false(api: Api, five: Uploaded) -> None:
-    body = ok(api.post(TEXT, json={"url": five.url}))
+    body = assert_ok(api.post(TEXT, json={"url": five.url}))
     assert "body" not in body
     assert_crlf(download(api, body["url"]))
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_async_result_equals_sync_body(api: Api, five: Uploaded, endpoint: str) -> None:
-    inline = ok(sync(api, endpoint, url=five.url, inline=True))["body"]
+    inline = assert_ok(sync(api, endpoint, url=five.url, inline=True))["body"]
     submitted = submit(api, endpoint, url=five.url, name="async-result.txt")
     assert submitted["name"] == "async-result.txt"
     assert last_segment(submitted["url"]) == "async-result.txt"
@@ -263,7 +229,7 @@ def test_async_result_equals_sync_body(api: Api, five: Uploaded, endpoint: str) 
 def test_name_sets_last_path_segment(api: Api, five: Uploaded, endpoint: str, mode: str) -> None:
     name = "Quarterly report-2024.txt"
     if mode == "sync":
-        body = ok(sync(api, endpoint, url=five.url, name=name))
+        body = assert_ok(sync(api, endpoint, url=five.url, name=name))
     else:
         body = submit(api, endpoint, url=five.url, name=name)
         assert api.wait(body["jobId"])["status"] == "success"
@@ -275,7 +241,7 @@ def test_name_sets_last_path_segment(api: Api, five: Uploaded, endpoint: str, mo
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_default_name_is_input_stem_txt(api: Api, docs_dir: Path, endpoint: str) -> None:
     url = api.upload(pdfgen.multipage(docs_dir / "stem", pages=1).path, name="invoice.final.pdf")
-    body = ok(sync(api, endpoint, url=url))
+    body = assert_ok(sync(api, endpoint, url=url))
     assert body["name"] == "invoice.final.txt"
     assert last_segment(body["url"]) == "invoice.final.txt"
     submitted = submit(api, endpoint, url=url)
@@ -287,7 +253,7 @@ def test_default_name_is_input_stem_txt(api: Api, docs_dir: Path, endpoint: str)
 def test_form_encoded_request_like_python_samples(api: Api, five: Uploaded) -> None:
     """Python samples post ``data=`` so booleans arrive as ``True``/``False`` strings (§3.4)."""
     response = api.post(TEXT, data={"url": five.url, "inline": "True", "async": "False", "pages": "0"})
-    body = ok(response)
+    body = assert_ok(response)
     assert body["pageCount"] == 1
     assert "Page 1 of 5" in body["body"]
 
@@ -302,7 +268,7 @@ def test_form_encoded_request_like_python_samples(api: Api, five: Uploaded) -> N
 def test_pages_match_pdfium_text(api: Api, request: pytest.FixtureRequest, endpoint: str, doc: str) -> None:
     uploaded: Uploaded = request.getfixturevalue(doc)
     generated = uploaded.pdf
-    body = ok(sync(api, endpoint, url=uploaded.url, inline=True))
+    body = assert_ok(sync(api, endpoint, url=uploaded.url, inline=True))
     pages = body["body"].split("\f")
     assert len(pages) == generated.page_count
     reference = pdfium_pages(generated.path)
@@ -314,7 +280,7 @@ def test_pages_match_pdfium_text(api: Api, request: pytest.FixtureRequest, endpo
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_non_latin_scripts_survive_as_utf8(api: Api, foreign: Uploaded, endpoint: str) -> None:
-    body = ok(sync(api, endpoint, url=foreign.url))
+    body = assert_ok(sync(api, endpoint, url=foreign.url))
     raw = requests.get(body["url"], timeout=30).content
     text = raw.decode("utf-8")  # strict: must be valid UTF-8
     for needle in ("Zürich", "Łódź", "Καλημέρα", "Съешь", "ґудзик", "Բարեւ", "გამარჯობა", "Tiếng Việt"):
@@ -329,7 +295,7 @@ def test_sample_and_rotated_sample_read_the_same(api: Api) -> None:
     """PDF.co's invoice and its ``/Rotate 270`` copy carry the same text (§7.1)."""
     tokens = []
     for name in ("sample.pdf", "sample-rotated.pdf"):
-        body = ok(sync(api, TEXT, url=api.upload(CORPUS / name), inline=True))
+        body = assert_ok(sync(api, TEXT, url=api.upload(CORPUS / name), inline=True))
         assert body["pageCount"] == 1
         assert_crlf(body["body"])
         tokens.append(body["body"].split())
@@ -342,9 +308,11 @@ def test_rotated_sample_with_the_samples_rotation_profile(api: Api) -> None:
     """PDF.co's "Advanced Conversion Options With Rotated Input" sample converts ``sample-rotated.pdf`` with
     ``{"profiles":[{"profile1":{"RotationAngle":1}}]}`` to get the invoice's text; a client ported from that
     sample must get the invoice, not a sideways reading of it."""
-    expected = ok(sync(api, TEXT, url=api.upload(CORPUS / "sample.pdf"), inline=True))["body"].split()
+    expected = assert_ok(sync(api, TEXT, url=api.upload(CORPUS / "sample.pdf"), inline=True))["body"].split()
     profiles = json.dumps({"profiles": [{"profile1": {"RotationAngle": 1}}]})
-    body = ok(sync(api, TEXT, url=api.upload(CORPUS / "sample-rotated.pdf"), inline=True, profiles=profiles))
+    body = assert_ok(
+        sync(api, TEXT, url=api.upload(CORPUS / "sample-rotated.pdf"), inline=True, profiles=profiles)
+    )
     assert body["body"].split() == expected
 
 
@@ -368,7 +336,7 @@ PAGE_SPECS = [
 @pytest.mark.parametrize(("spec", "expected"), PAGE_SPECS)
 def test_pages_selects_pages(api: Api, five: Uploaded, endpoint: str, spec: str, expected: list[int]) -> None:
     before = balance(api)
-    body = ok(sync(api, endpoint, url=five.url, pages=spec, inline=True))
+    body = assert_ok(sync(api, endpoint, url=five.url, pages=spec, inline=True))
     assert marker_pages(body["body"], 5) == expected
     assert body["pageCount"] == len(expected)
     assert body["credits"] == len(expected)
@@ -413,7 +381,7 @@ def test_malformed_pages_is_450_at_once(api: Api, five: Uploaded, endpoint: str,
 def test_password_right_wrong_missing(api: Api, tmp_path: Path, method: pdfgen.EncryptionName) -> None:
     generated = pdfgen.encrypted(tmp_path, "s3cret", method=method)
     url = api.upload(generated.path)
-    body = ok(sync(api, TEXT, url=url, password="s3cret", inline=True))
+    body = assert_ok(sync(api, TEXT, url=url, password="s3cret", inline=True))
     assert normalize_whitespace(body["body"]) == normalize_whitespace(generated.pages[0])
     assert_error(sync(api, TEXT, url=url, password="wrong"), 441, "password")
     missing = assert_error(sync(api, TEXT, url=url), 441, "password")
@@ -439,7 +407,7 @@ def test_non_ascii_password_is_saslprepped(
 ) -> None:
     generated = pdfgen.encrypted(tmp_path, stored, method="aes-256")
     url = api.upload(generated.path)
-    body = ok(sync(api, endpoint, url=url, password=sent, inline=True))
+    body = assert_ok(sync(api, endpoint, url=url, password=sent, inline=True))
     assert "This document is encrypted" in body["body"]
 
 
@@ -487,7 +455,7 @@ def test_damaged_input_is_442(api: Api, damaged_links: dict[str, str], endpoint:
 
 
 def test_image_only_page_is_read_with_ocr(api: Api, scanned: Uploaded) -> None:
-    body = ok(sync(api, TEXT, url=scanned.url, inline=True))
+    body = assert_ok(sync(api, TEXT, url=scanned.url, inline=True))
     assert body["pageCount"] == 1
     assert_crlf(body["body"])
     assert_mostly_read(body["body"], scanned.pdf.pages[0])
@@ -496,7 +464,7 @@ def test_image_only_page_is_read_with_ocr(api: Api, scanned: Uploaded) -> None:
 
 
 def test_text_simple_does_not_ocr_and_says_so(api: Api, scanned: Uploaded) -> None:
-    body = ok(sync(api, SIMPLE, url=scanned.url, inline=True))
+    body = assert_ok(sync(api, SIMPLE, url=scanned.url, inline=True))
     assert body["pageCount"] == 1
     assert body["body"].strip() == ""
     message = body["message"].lower()
@@ -508,7 +476,7 @@ def test_text_simple_does_not_ocr_and_says_so(api: Api, scanned: Uploaded) -> No
 def test_missing_tesseract_is_reported(server_factory: ServerFactory, scanned: Uploaded) -> None:
     api = Api(server_factory(tesseract_cmd="/nonexistent/tesseract", workers=1))
     url = api.upload(scanned.pdf.path)
-    body = ok(sync(api, TEXT, url=url, inline=True))
+    body = assert_ok(sync(api, TEXT, url=url, inline=True))
     assert body["body"].strip() == ""
     message = body["message"].lower()
     assert "tesseract" in message
@@ -543,7 +511,7 @@ def test_bad_lang_is_454(api: Api, five: Uploaded, mode: str) -> None:
 
 
 def test_lang_combination_is_accepted(api: Api, five: Uploaded) -> None:
-    assert ok(sync(api, TEXT, url=five.url, lang="eng+deu", pages="0"))["pageCount"] == 1
+    assert assert_ok(sync(api, TEXT, url=five.url, lang="eng+deu", pages="0"))["pageCount"] == 1
 
 
 def _line_boxes(path: Path) -> list[tuple[str, float, float, float]]:
@@ -570,7 +538,7 @@ def test_rect_limits_text_to_the_top_band(api: Api, five: Uploaded, rect: str) -
     outside = [text for text, _top, bottom, right in boxes if bottom > 100 or right > 300]
     assert inside, boxes
     assert outside, boxes
-    body = ok(sync(api, TEXT, url=five.url, pages="0", rect=rect, inline=True))
+    body = assert_ok(sync(api, TEXT, url=five.url, pages="0", rect=rect, inline=True))
     lines = [normalize_whitespace(line) for line in body["body"].split("\r\n") if line.strip()]
     assert lines == inside
     for text in outside:
@@ -597,7 +565,7 @@ def test_unparseable_profiles_is_444(api: Api, five: Uploaded, mode: str) -> Non
     ],
 )
 def test_documented_profiles_are_accepted(api: Api, five: Uploaded, profiles: Any) -> None:
-    body = ok(sync(api, TEXT, url=five.url, pages="0", profiles=profiles, inline=True))
+    body = assert_ok(sync(api, TEXT, url=five.url, pages="0", profiles=profiles, inline=True))
     assert body["pageCount"] == 1
     assert body["body"].strip()
 
@@ -612,7 +580,7 @@ def test_bad_expiration_is_454(api: Api, five: Uploaded, expiration: Any) -> Non
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_expiration_sets_output_link_valid_till(api: Api, five: Uploaded, mode: str) -> None:
     if mode == "sync":
-        body = ok(sync(api, TEXT, url=five.url, pages="0", expiration=5))
+        body = assert_ok(sync(api, TEXT, url=five.url, pages="0", expiration=5))
     else:
         body = api.wait(submit(api, TEXT, url=five.url, pages="0", expiration=5)["jobId"])
         assert body["status"] == "success"

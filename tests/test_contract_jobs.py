@@ -6,7 +6,6 @@ a single worker, so a job/check is guaranteed to see ``working`` before ``succes
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +18,7 @@ import requests
 
 import pdfgen
 from conftest import API_KEY, Api, ServerFactory
+from contract import submit
 from pdfco_local.runner import LocalServer
 from pdfgen import GeneratedPdf, page_marker
 
@@ -73,17 +73,6 @@ FORMS = {
 # --------------------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------------------
-
-
-def submit(api: Api, endpoint: str = TEXT, **params: Any) -> dict[str, Any]:
-    response = api.post(endpoint, json={**params, "async": True})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] is False
-    assert body["status"] == 200
-    assert re.fullmatch(r"[A-Z0-9]{32}", body["jobId"]), body
-    assert body["url"].startswith(api.base + "/")
-    return body
 
 
 def checked(response: requests.Response) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import requests
 
 import pdfgen
 from conftest import API_KEY, Api, ServerFactory
-from pdfco_local.runner import LocalServer
+from pdfco_local.runner import LocalServer, ServerProcess
 
 
 def test_bad_documents_fail_alone_while_good_jobs_succeed(
@@ -74,38 +74,11 @@ def test_a_crashing_document_fails_its_job_and_the_server_keeps_serving(
     assert api.convert(api.upload(good.path))["status"] == "success"
 
 
-def _start_cli(data_dir: Path, port: int = 0, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pdfco_local",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--api-key",
-            f"{API_KEY}:1000000",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    match = re.search(r"listening on (http://\S+)", banner)
-    assert match, f"unexpected banner {banner!r}"
-    return process, match.group(1)
-
-
 @pytest.mark.slow
 def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    process, base = _start_cli(data_dir, 0, "--workers", "1")
-    port = int(base.rsplit(":", 1)[1])
+    server = ServerProcess(data_dir, "--workers", "1", api_key=API_KEY)
+    process, base = server.process, server.base_url
     headers = {"x-api-key": API_KEY}
     docs = [pdfgen.huge_pages(tmp_path, pages=600, name=f"big{i}.pdf") for i in range(4)]
     submitted = []
@@ -140,7 +113,8 @@ def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path)
     psutil.wait_procs(workers, timeout=10)
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
 
-    process, base = _start_cli(data_dir, port, "--workers", "2")
+    restarted = ServerProcess(data_dir, "--workers", "2", api_key=API_KEY, port=server.port)
+    base = restarted.base_url
     try:
         for job, doc in zip(submitted, docs, strict=True):
             deadline = time.monotonic() + 120
@@ -160,8 +134,7 @@ def test_sigkill_with_jobs_in_flight_then_restart_completes_them(tmp_path: Path)
                 doc.pages[0]
             )
     finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
+        assert restarted.stop() == 0
 
 
 def test_cli_prints_url_and_generated_key_and_stops_on_sigterm(tmp_path: Path) -> None:

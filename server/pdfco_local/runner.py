@@ -7,9 +7,14 @@ request, so several servers (test runs side by side) never collide.
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -94,3 +99,44 @@ class LocalServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class ServerProcess:
+    """pdfco-local as a child process (``python -m pdfco_local serve``), for benchmarks that measure it
+    alone and for tests that kill it or run it beside Airflow components.
+
+    The first line the CLI prints names the bound port, so ``port=0`` works here too.
+    """
+
+    def __init__(self, data_dir: Path, *args: str, api_key: str | None = None, port: int = 0):
+        self.api_key = api_key or secrets.token_urlsafe(16)
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "pdfco_local", "serve", "--port", str(port), "--data-dir", str(data_dir),
+                "--api-key", f"{self.api_key}:100000000", "--log-level", "warning", *args,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        banner = self.process.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", banner)
+        if match is None:
+            self.process.kill()
+            raise RuntimeError(f"pdfco-local did not start: {banner!r}")
+        self.base_url = match.group(1)
+        self.port = int(self.base_url.rsplit(":", 1)[1])
+
+    def stop(self) -> int:
+        """SIGTERM and wait; returns the exit code (0 after a clean shutdown)."""
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.process.poll() is None:
+            self.stop()
