@@ -15,7 +15,8 @@ import requests
 import pdfgen
 from conftest import Api
 from pdfco_local import pages
-from pdfco_local.pages import Index, PageRange, PageSpecError
+from pdfco_local.errors import ExtractionError
+from pdfco_local.pages import Index, PageRange
 from pdfco_local.runner import LocalServer
 from pdfgen import page_marker
 
@@ -76,7 +77,7 @@ def test_parse_structure() -> None:
     ],
 )
 def test_malformed_specs_are_450(spec: str) -> None:
-    with pytest.raises(PageSpecError) as caught:
+    with pytest.raises(ExtractionError) as caught:
         pages.parse(spec)
     assert caught.value.code == 450
     assert "cannot parse" in caught.value.detail.lower()
@@ -113,7 +114,7 @@ def test_resolve(spec: str, page_count: int, expected: list[int]) -> None:
     ("spec", "page_count"), [("5", 3), ("3", 3), ("!3", 3), ("0-3", 3), ("1-!3", 3), ("1-", 1)]
 )
 def test_out_of_range_is_449(spec: str, page_count: int) -> None:
-    with pytest.raises(PageSpecError) as caught:
+    with pytest.raises(ExtractionError) as caught:
         selected(spec, page_count)
     assert caught.value.code == 449
     assert f"document's {page_count} pages" in caught.value.detail
@@ -121,7 +122,7 @@ def test_out_of_range_is_449(spec: str, page_count: int) -> None:
 
 @pytest.mark.parametrize(("spec", "page_count"), [("3-1", 5), ("!0-0", 5), ("2-!3", 5)])
 def test_backwards_range_is_450(spec: str, page_count: int) -> None:
-    with pytest.raises(PageSpecError) as caught:
+    with pytest.raises(ExtractionError) as caught:
         selected(spec, page_count)
     assert caught.value.code == 450
     assert "backwards" in caught.value.detail

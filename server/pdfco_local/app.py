@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import pages as page_spec
 from .accounts import Accounts
 from .config import ServerConfig
-from .errors import ApiError
+from .errors import ApiError, ExtractionError
 from .faults import FaultInjector
 from .files import FileStorage, safe_name
 from .jobs import Conversion, JobRunner
@@ -306,7 +306,7 @@ class PdfCoLocal:
         pages = params.text("pages")
         try:
             page_spec.parse(pages)  # 450 now rather than in the job
-        except page_spec.PageSpecError as error:
+        except ExtractionError as error:
             raise ApiError(error.code, error.detail) from None
         _check_profiles(params.text("profiles"))
         lang = (params.text("lang") or "eng").strip()

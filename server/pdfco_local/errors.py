@@ -52,3 +52,16 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, object]:
         return {"error": True, "status": self.status, "message": self.message}
+
+
+class ExtractionError(Exception):
+    """A document-level failure with its PDF.co code (441 password, 442 damaged, 445 time, 449/450 pages...).
+
+    Raised where there is no HTTP request (the worker processes, the pages grammar); the job runner and the
+    app turn it into a failed job or an :class:`ApiError`.
+    """
+
+    def __init__(self, code: int, detail: str):
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}")

@@ -35,20 +35,12 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from . import pages as page_spec
+from .errors import ExtractionError
 
 PAGE_SEPARATOR = "\f"
 _LINE = re.compile(r"[^\r\n]+")
 _WORD = re.compile(r"\S+")
 _FPDF_ERR_PASSWORD = 4
-
-
-class ExtractionError(Exception):
-    """A document-level failure with its PDF.co error code (441 password, 442 damaged, 449/450 pages...)."""
-
-    def __init__(self, code: int, detail: str):
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -85,19 +77,13 @@ class ExtractResult:
 def extract(request: ExtractRequest) -> ExtractResult:
     """Extract the requested pages to ``request.output_path`` (written atomically) and describe the result."""
     check_is_pdf(Path(request.input_path))
-    try:
-        ranges = page_spec.parse(request.pages)
-    except page_spec.PageSpecError as error:
-        raise ExtractionError(error.code, error.detail) from None
+    ranges = page_spec.parse(request.pages)
     document = open_document(request.input_path, request.password)
     try:
         page_count = len(document)
         if page_count == 0:
             raise ExtractionError(442, "The document has no readable pages.")
-        try:
-            selected = page_spec.resolve(ranges, page_count)
-        except page_spec.PageSpecError as error:
-            raise ExtractionError(error.code, error.detail) from None
+        selected = page_spec.resolve(ranges, page_count)
         result = ExtractResult(page_count=page_count, pages=len(selected), chars=0)
         texts = [_page_text(document, index, request, result) for index in selected]
     finally:

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from .config import ServerConfig
-from .errors import ApiError
-from .extract import ExtractionError, ExtractRequest, ExtractResult
+from .errors import ApiError, ExtractionError
+from .extract import ExtractRequest, ExtractResult
 from .faults import FaultInjector
 from .files import FileStorage, new_id
 from .store import FileRecord, JobRecord, Store

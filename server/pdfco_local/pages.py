@@ -11,18 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import ExtractionError
+
 _INDEX = r"(!?)\s*(\d+)"
 # re.ASCII: the contract's pattern is ECMAScript, where \d is 0-9 only (not full-width or Arabic-Indic digits).
 _ITEM = re.compile(rf"^\s*{_INDEX}\s*(?:(-)\s*(?:{_INDEX})?)?\s*$", re.ASCII)
-
-
-class PageSpecError(ValueError):
-    """A pages error with its PDF.co code: 450 malformed, 449 out of range."""
-
-    def __init__(self, code: int, detail: str):
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ def parse(spec: str | None) -> list[PageRange] | None:
     for item in spec.split(","):
         match = _ITEM.match(item)
         if match is None:
-            raise PageSpecError(450, f"Cannot parse {item.strip()!r} in pages={spec!r}.")
+            raise ExtractionError(450, f"Cannot parse {item.strip()!r} in pages={spec!r}.")
         bang, number, dash, end_bang, end_number = match.groups()
         start = Index(int(number), bang == "!")
         end = Index(int(end_number), end_bang == "!") if end_number is not None else None
@@ -57,7 +50,7 @@ def parse(spec: str | None) -> list[PageRange] | None:
             # Both ends counted the same way: a backwards range is malformed whatever the page count.
             backwards = end.value > start.value if start.from_end else end.value < start.value
             if backwards:
-                raise PageSpecError(450, f"Range {item.strip()!r} runs backwards in pages={spec!r}.")
+                raise ExtractionError(450, f"Range {item.strip()!r} runs backwards in pages={spec!r}.")
         ranges.append(PageRange(start, end, dash is not None))
     return ranges
 
@@ -74,7 +67,7 @@ def resolve(ranges: list[PageRange] | None, page_count: int) -> list[int]:
             continue
         last = page_count - 1 if item.end is None else _checked(item.end, page_count)
         if last < first:
-            raise PageSpecError(
+            raise ExtractionError(
                 450, f"Range {first}-{last} runs backwards (document has {page_count} pages)."
             )
         pages.extend(range(first, last + 1))
@@ -85,5 +78,5 @@ def _checked(index: Index, page_count: int) -> int:
     page = index.resolve(page_count)
     if not 0 <= page < page_count:
         shown = f"!{index.value}" if index.from_end else str(index.value)
-        raise PageSpecError(449, f"Page index {shown} is outside the document's {page_count} pages.")
+        raise ExtractionError(449, f"Page index {shown} is outside the document's {page_count} pages.")
     return page

@@ -23,7 +23,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .extract import ExtractionError, ExtractRequest, ExtractResult, extract
+from .errors import ExtractionError
+from .extract import ExtractRequest, ExtractResult, extract
 
 _PR_SET_PDEATHSIG = 1
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
