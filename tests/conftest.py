@@ -5,6 +5,12 @@ Tests talk to the server over real HTTP with ``requests``; nothing of our own se
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -18,7 +24,23 @@ from pdfco_local.config import ServerConfig
 from pdfco_local.runner import LocalServer
 
 API_KEY = "test-key-0123456789"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdfco-samples"
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "pdfco-samples"
+
+# A private Airflow home for this test session, set before anything imports airflow (its config is read at
+# import time). Tests never touch a user's ~/airflow.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pdfco-tests-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "tests" / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    }
+)
+os.environ.pop("AIRFLOW_CONN_PDFCO_DEFAULT", None)
 
 
 class Api:
@@ -113,3 +135,54 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSer
 @pytest.fixture
 def api(shared_server: LocalServer) -> Api:
     return Api(shared_server)
+
+
+# Airflow ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """A migrated SQLite metadata DB in the session's private AIRFLOW_HOME; removed at the end."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    yield AIRFLOW_HOME
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+def connection_uri(server: LocalServer, key: str = API_KEY, **extra: Any) -> str:
+    """The ``pdfco`` connection for a server, in the JSON form of ``AIRFLOW_CONN_<ID>``."""
+    return json.dumps({"conn_type": "pdfco", "host": server.base_url, "password": key, "extra": extra})
+
+
+@pytest.fixture
+def pdfco_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``pdfco_connection(server, key=..., **extra)`` points ``pdfco_default`` at a server for one test."""
+
+    def configure(
+        server: LocalServer, key: str = API_KEY, conn_id: str = "pdfco_default", **extra: Any
+    ) -> None:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_uri(server, key, **extra))
+
+    return configure
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path) -> Callable[..., Any]:
+    """``run_dag(dag_id, **params)``: runs a DAG of ``tests/dags`` with ``dag.test()``; returns the DagRun.
+
+    ``dag.test()`` runs every task in this process and runs deferred triggers in-process through the real
+    serialize -> rebuild path (airflow-notes.md §5.1).
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "tests" / "dags"))
+    assert not bag.import_errors, bag.import_errors
+
+    def run(dag_id: str, **params: Any) -> Any:
+        return bag.get_dag(dag_id).test(run_conf=params)
+
+    return run

@@ -105,12 +105,13 @@ class PdfCoSubmitOperator(_BatchOperator):
 
     :param mode: ``text`` (layout, OCR for scans) or ``text-simple`` (faster, fewer credits, no OCR).
     :param pages: PDF.co page spec (``"0,2-5,7-"``, ``"!0"``); all pages when empty.
-    :param password: password for encrypted documents (masked in logs; not a template field).
+    :param password: password for encrypted documents (templated; masked in logs, and Airflow redacts a
+        rendered field named ``password``).
     :param lang: OCR language(s), e.g. ``eng`` or ``eng+deu`` (``text`` mode only).
     :param expiration: minutes the result link stays valid; must cover the wait and the store step.
     """
 
-    template_fields: Sequence[str] = ("records", "mode", "pages", "lang", "profiles")
+    template_fields: Sequence[str] = ("records", "mode", "pages", "password", "lang", "profiles")
     step = "submit"
 
     def __init__(

@@ -109,7 +109,9 @@ class PdfCoJobSensor(BaseSensorOperator):
         """Turn the trigger's event into records. A pure function of the event: safe to run twice."""
         if not event or event.get("v") != EVENT_VERSION:
             raise AirflowException(f"Unexpected event from PdfCoJobTrigger: {event!r}")
-        records = as_records(records)
+        # ``records`` comes from defer(kwargs=...) on a real triggerer; dag.test() replaces next_kwargs with
+        # the event alone, so fall back to the template field, rendered again when the task resumes.
+        records = as_records(self.records if records is None else records)
         updated = self._apply(records, dict(event.get("jobs", {})), _started(context))
         if event["status"] == "error":
             raise AirflowException(f"PDF.co jobs could not be checked: {event.get('message')}")
