@@ -25,6 +25,7 @@ from .links import PdfCoStoredTextLink
 from .records import (
     CONVERTED,
     FAILED,
+    PENDING,
     STORED,
     SUBMITTED,
     UPLOADED,
@@ -46,7 +47,7 @@ class PdfCoDocumentsFailed(AirflowException):
 class _BatchOperator(BaseOperator):
     """Runs one step over every active record, isolating document failures."""
 
-    template_fields: Sequence[str] = ("records",)
+    template_fields: Sequence[str] = ("records", "pdfco_conn_id")
     step: ClassVar[str] = ""
 
     def __init__(self, *, records: Any, pdfco_conn_id: str = PdfCoHook.default_conn_name, **kwargs: Any):
@@ -96,7 +97,7 @@ class PdfCoUploadOperator(_BatchOperator):
             record.setdefault("fingerprint", uploaded.sha256)
             self.log.info("uploaded %s (%d bytes)", record["name"], uploaded.size)
 
-        self._each(records, None, upload)
+        self._each(records, PENDING, upload)
         return records
 
 
@@ -111,7 +112,15 @@ class PdfCoSubmitOperator(_BatchOperator):
     :param expiration: minutes the result link stays valid; must cover the wait and the store step.
     """
 
-    template_fields: Sequence[str] = ("records", "mode", "pages", "password", "lang", "profiles")
+    template_fields: Sequence[str] = (
+        "records",
+        "pdfco_conn_id",
+        "mode",
+        "pages",
+        "password",
+        "lang",
+        "profiles",
+    )
     step = "submit"
 
     def __init__(
@@ -165,7 +174,7 @@ class PdfCoStoreOperator(_BatchOperator):
         failed at any step; the records are pushed to XCom under ``records`` first.
     """
 
-    template_fields: Sequence[str] = ("records", "destination")
+    template_fields: Sequence[str] = ("records", "pdfco_conn_id", "destination")
     operator_extra_links = (PdfCoStoredTextLink(),)
     step = "store"
 

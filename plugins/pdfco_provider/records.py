@@ -15,11 +15,11 @@ from typing import Any
 
 Record = dict[str, Any]
 
-#: Status after each step; ``failed`` and ``skipped`` are final.
-UPLOADED, SUBMITTED, CONVERTED, STORED, FAILED, SKIPPED = (
-    "uploaded", "submitted", "converted", "stored", "failed", "skipped",
+#: Status after each step; ``stored``, ``failed`` and ``skipped`` are final.
+PENDING, UPLOADED, SUBMITTED, CONVERTED, STORED, FAILED, SKIPPED = (
+    "pending", "uploaded", "submitted", "converted", "stored", "failed", "skipped",
 )  # fmt: skip
-FINAL = frozenset({FAILED, SKIPPED})
+FINAL = frozenset({STORED, FAILED, SKIPPED})
 
 
 def as_records(value: Any) -> list[Record]:
@@ -33,7 +33,7 @@ def as_records(value: Any) -> list[Record]:
         if "source" not in record:
             raise ValueError(f"A document record needs a 'source': {sorted(record)}")
         record.setdefault("name", default_name(str(record["source"])))
-        record.setdefault("status", "pending")
+        record.setdefault("status", PENDING)
         return [record]
     if isinstance(value, Iterable):
         return [record for item in value for record in as_records(item)]
@@ -41,7 +41,7 @@ def as_records(value: Any) -> list[Record]:
 
 
 def new_record(source: str, name: str | None = None) -> Record:
-    return {"source": source, "name": name or default_name(source), "status": "pending", "error": None}
+    return {"source": source, "name": name or default_name(source), "status": PENDING, "error": None}
 
 
 def default_name(source: str) -> str:

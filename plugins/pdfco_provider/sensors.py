@@ -38,7 +38,7 @@ class PdfCoJobSensor(BaseSensorOperator):
     :param max_concurrency: job/check calls in flight at once in the trigger.
     """
 
-    template_fields: Sequence[str] = ("records",)
+    template_fields: Sequence[str] = ("records", "pdfco_conn_id")
     ui_color = "#e8f0fe"
 
     def __init__(
