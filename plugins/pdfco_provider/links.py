@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseOperatorLink
 
@@ -13,22 +13,27 @@ if TYPE_CHECKING:
 
 #: Object stores whose objects have a browser URL: scheme -> URL template of a bucket folder.
 WEB_FORMS = {
-    "s3": "https://s3.console.aws.amazon.com/s3/buckets/{bucket}?prefix={key}/",
-    "gs": "https://console.cloud.google.com/storage/browser/{bucket}/{key}",
-    "gcs": "https://console.cloud.google.com/storage/browser/{bucket}/{key}",
+    "s3": ("https://s3.console.aws.amazon.com/s3/buckets/{bucket}", "?prefix={key}/"),
+    "gs": ("https://console.cloud.google.com/storage/browser/{bucket}", "/{key}"),
+    "gcs": ("https://console.cloud.google.com/storage/browser/{bucket}", "/{key}"),
 }
 
 
 def web_form(destination: str) -> str:
     """The destination as a URL a browser can open, or ``""`` (local folders have none)."""
-    parts = urlsplit(destination)
+    parts = urlsplit(destination, allow_fragments=False)  # "#" is a legal character of an object key
     if parts.scheme in ("http", "https"):
         return destination
-    template = WEB_FORMS.get(parts.scheme)
-    if template is None:
+    forms = WEB_FORMS.get(parts.scheme)
+    if forms is None:
         return ""
-    bucket = parts.netloc.rsplit("@", 1)[-1]  # "s3://conn_id@bucket/..." names a connection
-    return template.format(bucket=bucket, key=parts.path.strip("/"))
+    bucket_form, key_form = forms
+    bucket = quote(parts.netloc.rsplit("@", 1)[-1], safe="")  # "s3://conn_id@bucket/..." names a connection
+    key = parts.path.strip("/")
+    if parts.query:
+        key += "?" + parts.query
+    link = bucket_form.format(bucket=bucket)
+    return link + key_form.format(key=quote(key, safe="/")) if key else link
 
 
 class PdfCoStoredTextLink(BaseOperatorLink):

@@ -9,7 +9,6 @@ so the failure shows in the UI while nothing is lost.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from .records import (
     describe_failures,
     fail,
 )  # fmt: skip
+from .storage import write_atomically, write_json
 
 SIDECAR_VERSION = 1
 
@@ -192,9 +192,8 @@ class PdfCoStoreOperator(_BatchOperator):
             nonlocal engine
             engine = engine or hook.url_from_endpoint("").rstrip("/")
             text_path = base / f"{record['name']}.txt"
-            text_path.parent.mkdir(parents=True, exist_ok=True)
-            size = _write_atomically(
-                text_path, record["job_id"], lambda out: hook.download(record["result_url"], out)
+            size = write_atomically(
+                text_path, lambda out: hook.download(record["result_url"], out), record["job_id"]
             )
             record.update(status=STORED, text_path=str(text_path), text_bytes=size, error=None)
             sidecar = {
@@ -210,10 +209,7 @@ class PdfCoStoreOperator(_BatchOperator):
                 "engine": engine,
                 "stored_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            payload = json.dumps(sidecar, indent=2).encode()
-            _write_atomically(
-                base / f"{record['name']}.json", record["job_id"], lambda out: out.write(payload)
-            )
+            write_json(base / f"{record['name']}.json", sidecar, record["job_id"])
             self.log.info("stored %s (%d bytes) at %s", record["name"], size, text_path)
 
         self._each(records, CONVERTED, store)
@@ -228,17 +224,3 @@ class PdfCoStoreOperator(_BatchOperator):
                 f"{len(failed)} of {len(records)} document(s) failed: {describe_failures(failed)}"
             )
         return records
-
-
-def _write_atomically(target: ObjectStoragePath, tag: str, write: Callable[[Any], Any]) -> int:
-    """Write through a hidden ``.part`` sibling, then rename; returns the size written."""
-    partial = target.parent / f".{target.name}.{tag}.part"
-    try:
-        with partial.open("wb") as out:  # type: ignore[no-untyped-call]
-            write(out)
-        size = int(partial.stat().st_size)
-        partial.rename(target)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    return size
