@@ -89,8 +89,9 @@ def classify(http_status: int, body: Any, headers: Mapping[str, str], what: str)
     flagged = data.get("error") is True or str(data.get("error")).lower() == "true"
     if http_status < 400 and not flagged:
         return None
-    if http_status < 400 and isinstance(data.get("status"), str):
-        return None  # job/check of a failed job: a state, not a failed call
+    state = data.get("status")
+    if http_status < 400 and isinstance(state, str) and not state.strip().isdigit():
+        return None  # job/check of a failed job: a state ("failed"), not a failed call ("441")
     code = _code(data, http_status)
     message = str(data.get("message") or f"HTTP {http_status}").strip()
     text = f"PDF.co {what} failed ({code}): {message}"

@@ -443,6 +443,9 @@ class _Middleware:
 
         try:
             await self._handle(scope, receive, send_logged, path)
+        except InjectedDrop:
+            status["code"] = 0  # headers went out, the body never did
+            raise
         finally:
             access_log.info(
                 json.dumps(
