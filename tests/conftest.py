@@ -34,7 +34,22 @@ os.environ.update(
     {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "tests" / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        # Two bundles: the project's DAGs and the test DAGs (dag.test() syncs whichever holds the DAG).
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": "dags-folder",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {},
+                },
+                {
+                    "name": "test-dags",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(ROOT / "tests" / "dags"), "refresh_interval": 0},
+                },
+            ]
+        ),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -172,17 +187,19 @@ def pdfco_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 @pytest.fixture
 def run_dag(airflow_db: Path) -> Callable[..., Any]:
-    """``run_dag(dag_id, **params)``: runs a DAG of ``tests/dags`` with ``dag.test()``; returns the DagRun.
+    """``run_dag(dag_id, **params)``: runs a DAG of ``dags/`` or ``tests/dags`` with ``dag.test()``.
 
-    ``dag.test()`` runs every task in this process and runs deferred triggers in-process through the real
-    serialize -> rebuild path (airflow-notes.md §5.1).
+    Returns the DagRun. ``dag.test()`` runs every task in this process and runs deferred triggers
+    in-process through the real serialize -> rebuild path (airflow-notes.md §5.1).
     """
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(ROOT / "tests" / "dags"))
-    assert not bag.import_errors, bag.import_errors
+    bags = [DagBag(dag_folder=str(ROOT / "dags")), DagBag(dag_folder=str(ROOT / "tests" / "dags"))]
+    for bag in bags:
+        assert not bag.import_errors, bag.import_errors
 
     def run(dag_id: str, **params: Any) -> Any:
-        return bag.get_dag(dag_id).test(run_conf=params)
+        dag = next(bag.dags[dag_id] for bag in bags if dag_id in bag.dags)
+        return dag.test(run_conf=params)
 
     return run
