@@ -96,7 +96,16 @@ class PdfCoJobTrigger(BaseTrigger):
                         return
                     wait = interval
                     transient = False
-                    for job_id, answer in await asyncio.gather(*(check(job_id) for job_id in pending)):
+                    try:
+                        # A round of checks may not outlive the deadline (slow API, many jobs, long timeouts).
+                        answers = await asyncio.wait_for(
+                            asyncio.gather(*(check(job_id) for job_id in pending)),
+                            max(0.0, self.deadline - time.time()),
+                        )
+                    except TimeoutError:
+                        yield self._event("timeout", results, pending, "deadline reached during a check")
+                        return
+                    for job_id, answer in answers:
                         if isinstance(answer, PdfCoError):
                             if not answer.retryable:  # auth or credits: waiting will not help
                                 yield self._event("error", results, pending, answer.message)
