@@ -9,6 +9,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
+# pdfco-local's data dir: a new named volume copies this directory's owner, so airflow can write to it.
+RUN mkdir -p /var/lib/pdfco-local && chown airflow:root /var/lib/pdfco-local
 
 USER airflow
 ARG AIRFLOW_VERSION
