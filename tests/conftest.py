@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from pdfco_local.config import ServerConfig
+from pdfco_local.faults import FaultConfig
 from pdfco_local.runner import LocalServer
 
 API_KEY = "test-key-0123456789"
@@ -145,6 +146,14 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSer
     config = ServerConfig(data_dir=tmp_path_factory.mktemp("pdfco"), api_keys={API_KEY: 1_000_000}, workers=2)
     with LocalServer(config) as server:
         yield server
+
+
+@pytest.fixture
+def server(shared_server: LocalServer) -> Iterator[LocalServer]:
+    """The module's server, with fault injection switched off before and after the test."""
+    shared_server.set_faults(FaultConfig())
+    yield shared_server
+    shared_server.set_faults(FaultConfig())
 
 
 @pytest.fixture

@@ -617,3 +617,21 @@ class _PdfWriter:
         xref.extend(b"%010d 00000 n \n" % position for position in offsets)
         trailer = b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, root, offset)
         return b"".join(chunks + xref + [trailer])
+
+
+def pdfium_pages(path: Path, password: str | None = None) -> list[str]:
+    """What PDFium extracts from each page directly: the reference the server's text is compared with."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(path, password=password)
+    try:
+        texts: list[str] = []
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            texts.append(str(textpage.get_text_range()))
+            textpage.close()
+            page.close()
+        return texts
+    finally:
+        document.close()

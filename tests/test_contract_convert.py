@@ -102,22 +102,6 @@ def balance(api: Api) -> int:
     return credits
 
 
-def pdfium_pages(path: Path, password: str | None = None) -> list[str]:
-    """What PDFium extracts from each page, directly (the reference for the server's text)."""
-    document = pdfium.PdfDocument(path, password=password)
-    try:
-        texts = []
-        for index in range(len(document)):
-            page = document[index]
-            textpage = page.get_textpage()
-            texts.append(str(textpage.get_text_range()))
-            textpage.close()
-            page.close()
-        return texts
-    finally:
-        document.close()
-
-
 def marker_pages(text: str, page_count: int) -> list[int]:
     """The pdfgen.multipage page index of each ``\\f``-separated page of ``text``."""
     found = []
@@ -271,7 +255,7 @@ def test_pages_match_pdfium_text(api: Api, request: pytest.FixtureRequest, endpo
     body = assert_ok(sync(api, endpoint, url=uploaded.url, inline=True))
     pages = body["body"].split("\f")
     assert len(pages) == generated.page_count
-    reference = pdfium_pages(generated.path)
+    reference = pdfgen.pdfium_pages(generated.path)
     for index, page_text in enumerate(pages):
         assert normalize_whitespace(page_text) == normalize_whitespace(reference[index]), f"page {index}"
         for line in generated.lines(index):

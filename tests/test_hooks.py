@@ -120,14 +120,6 @@ def access_log() -> Iterator[AccessLog]:
 
 
 @pytest.fixture
-def server(shared_server: LocalServer) -> Iterator[LocalServer]:
-    """The module's pdfco-local, with fault injection always switched off again afterwards."""
-    shared_server.set_faults(FaultConfig())
-    yield shared_server
-    shared_server.set_faults(FaultConfig())
-
-
-@pytest.fixture
 def hook(server: LocalServer, pdfco_connection: Configure) -> PdfCoHook:
     pdfco_connection(server, **FAST)
     return PdfCoHook()

@@ -29,6 +29,7 @@ from pdfgen import (
     non_latin,
     normalize_whitespace,
     page_marker,
+    pdfium_pages,
     rotated,
     write_bytes_pdf,
 )
@@ -37,29 +38,13 @@ TESSERACT = shutil.which("tesseract")
 needs_tesseract = pytest.mark.skipif(TESSERACT is None, reason="tesseract is not installed")
 
 
-def extract(path: Path, password: str | None = None) -> list[str]:
-    """The text of every page, as the server's PDFium-based extractor sees it."""
-    document = pdfium.PdfDocument(path, password=password)
-    try:
-        texts: list[str] = []
-        for index in range(len(document)):
-            page = document[index]
-            textpage = page.get_textpage()
-            texts.append(str(textpage.get_text_range()))
-            textpage.close()
-            page.close()
-        return texts
-    finally:
-        document.close()
-
-
 def lines_of(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def assert_text_matches(generated: GeneratedPdf, password: str | None = None) -> None:
     """Every page yields exactly the lines drawn on it, in order."""
-    extracted = extract(generated.path, password)
+    extracted = pdfium_pages(generated.path, password)
     assert len(extracted) == generated.page_count
     for index, text in enumerate(extracted):
         assert lines_of(text) == lines_of(generated.text_layer(index)), f"page {index}"
@@ -83,7 +68,7 @@ def test_multipage_pages_carry_their_numbers(tmp_path: Path) -> None:
     generated = multipage(tmp_path, pages=5)
     assert generated.path == tmp_path / "multipage.pdf"
     assert_text_matches(generated)
-    extracted = extract(generated.path)
+    extracted = pdfium_pages(generated.path)
     assert "Page 3 of 5" in extracted[2]
     assert "Zero-based page index 2" in extracted[2]
     for index, text in enumerate(extracted):
@@ -158,7 +143,7 @@ def test_legacy_encryption_rejects_non_latin1_password(tmp_path: Path) -> None:
 def test_image_only_page_has_no_text_layer(tmp_path: Path) -> None:
     generated = image_only(tmp_path)
     assert generated.image_pages == frozenset({0})
-    assert extract(generated.path) == [""]
+    assert pdfium_pages(generated.path) == [""]
     document = pdfium.PdfDocument(generated.path)
     try:
         kinds = [obj.type for obj in document[0].get_objects()]
@@ -239,7 +224,7 @@ def test_huge_pages_takes_seconds_to_extract(tmp_path: Path) -> None:
     assert generated_in < 2
 
     started = time.perf_counter()
-    extracted = extract(generated.path)
+    extracted = pdfium_pages(generated.path)
     extracted_in = time.perf_counter() - started
     print(
         f"\nhuge_pages: {generated.page_count} pages, {size / 1e6:.2f} MB, generated in {generated_in:.3f} s, "
@@ -280,7 +265,7 @@ def test_rotated_page_reads_in_order(tmp_path: Path, rotation: int) -> None:
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_sideways_page_keeps_its_lines(tmp_path: Path, rotation: int) -> None:
     generated = rotated(tmp_path, rotation, sideways=True)
-    (text,) = extract(generated.path)
+    (text,) = pdfium_pages(generated.path)
     expected = generated.lines(0)
     # PDFium orders the lines of sideways text by display position: bottom-up for /Rotate 90.
     assert lines_of(text) == (expected[::-1] if rotation == 90 else expected)

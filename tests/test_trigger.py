@@ -16,7 +16,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,14 +175,6 @@ def rounds(requests: list[Request], gap: float = 0.1) -> list[list[Request]]:
         else:
             grouped.append([request])
     return grouped
-
-
-@pytest.fixture
-def server(shared_server: LocalServer) -> Iterator[LocalServer]:
-    """The module's server, with fault injection always switched off again after the test."""
-    shared_server.set_faults(FaultConfig())
-    yield shared_server
-    shared_server.set_faults(FaultConfig())
 
 
 @pytest.fixture
