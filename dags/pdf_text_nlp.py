@@ -70,6 +70,7 @@ def pdf_text_nlp() -> None:
                         {
                             "name": document["name"],
                             "text_path": document["text_path"],
+                            "job_id": document.get("job_id", ""),
                             "destination": manifest["destination"],
                         }
                     )
@@ -78,14 +79,22 @@ def pdf_text_nlp() -> None:
 
     @task(map_index_template="{{ document.name }}")
     def analyse_document(document: dict[str, str]) -> dict[str, Any]:
-        text = ObjectStoragePath(document["text_path"]).read_bytes().decode("utf-8", errors="replace")
-        result = {"name": document["name"], "text_path": document["text_path"], **analyse(text)}
+        """Idempotent: a text already analysed (same conversion job) is not analysed again, so a rerun's
+        event (which lists everything the run converted) costs nothing for what was done before."""
         target = ObjectStoragePath(document["destination"]) / "nlp" / f"{document['name']}.json"
+        if document["job_id"] and target.exists():
+            previous = json.loads(target.read_text())
+            if previous.get("job_id") == document["job_id"]:
+                print(f"{document['name']}: already analysed for job {document['job_id']}")
+                return {"name": document["name"], "output": str(target), "analysed": False}
+        text = ObjectStoragePath(document["text_path"]).read_bytes().decode("utf-8", errors="replace")
+        result = {"name": document["name"], "job_id": document["job_id"], "text_path": document["text_path"]}
+        result.update(analyse(text))
         write_json(target, result)
         print(
             f"{document['name']}: {result['words']} words, {result['language']}, keywords {result['keywords'][:5]}"
         )
-        return {"name": document["name"], "output": str(target)}
+        return {"name": document["name"], "output": str(target), "analysed": True}
 
     analyse_document.expand(document=new_documents())
 

@@ -27,7 +27,7 @@ from airflow.sdk import Asset, ObjectStoragePath, Param, Variable, dag, task, ta
 
 from pdfco_provider import batch as batching
 from pdfco_provider.operators import PdfCoStoreOperator, PdfCoSubmitOperator, PdfCoUploadOperator
-from pdfco_provider.records import FAILED, FINAL, SKIPPED, Record
+from pdfco_provider.records import FAILED, FINAL, SKIPPED, STORED, Record
 from pdfco_provider.sensors import PdfCoJobSensor
 from pdfco_provider.storage import write_json
 
@@ -89,8 +89,10 @@ def pdf_to_text() -> None:
     def convert(batch: list[Record]) -> None:
         @task
         def not_yet_converted(batch: list[Record], destination: str) -> list[Record]:
-            """On a rerun of this group, documents stored by an earlier try are skipped, not redone."""
-            return batching.skip_converted(batch, destination, "converted by an earlier try of this run")
+            """On a rerun of this group, documents stored by an earlier try count as stored, not redone."""
+            return batching.skip_converted(
+                batch, destination, "converted by an earlier try of this run", STORED
+            )
 
         todo = not_yet_converted(batch, DESTINATION)
         upload = PdfCoUploadOperator(task_id="upload", records=todo, pdfco_conn_id="{{ params.conn_id }}")

@@ -840,6 +840,9 @@ def real_looking_secrets(text: str) -> list[str]:
     for token in re.findall(r"[A-Za-z0-9+/=_\-]{20,}", text):
         has_digit = any(c.isdigit() for c in token)
         has_alpha = any(c.isalpha() for c in token)
+        words = re.split(r"[+/=_\-]", token)
+        if all(word.isalpha() or word.isdigit() or re.fullmatch(r"[a-z]+\d", word) for word in words if word):
+            continue  # made of plain words, like db+postgresql+psycopg2
         if has_digit and has_alpha and entropy(token) >= 3.5:
             found.append(token)
     return found

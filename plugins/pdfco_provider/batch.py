@@ -84,17 +84,28 @@ def sidecar(destination: str, name: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def skip_converted(records: Iterable[Record], destination: str, reason: str) -> list[Record]:
-    """Mark records whose sidecar fingerprint matches as ``skipped`` (with ``reason``); return them all."""
+def skip_converted(
+    records: Iterable[Record], destination: str, reason: str, status: str = SKIPPED
+) -> list[Record]:
+    """Records whose sidecar fingerprint matches get ``status`` (``skipped`` by default) and ``reason``.
+
+    ``discover`` marks them ``skipped`` (converted by an earlier run); a batch that is cleared and run again
+    marks them ``stored`` (converted by an earlier try of this same run, which the manifest must count).
+    Pages, credits and the job id come from the sidecar, so the manifest stays complete either way.
+    """
     result = []
     for record in records:
         record = dict(record)
         if record.get("status") not in FINAL:
             existing = sidecar(destination, record["name"])
             if existing is not None and existing.get("fingerprint") == record.get("fingerprint"):
-                text = ObjectStoragePath(destination) / f"{record['name']}.txt"
                 record.update(
-                    status=SKIPPED, reason=reason, text_path=str(text), job_id=existing.get("job_id")
+                    status=status,
+                    reason=reason,
+                    text_path=str(ObjectStoragePath(destination) / f"{record['name']}.txt"),
+                    job_id=existing.get("job_id"),
+                    pages=existing.get("pages"),
+                    credits=existing.get("credits"),
                 )
         result.append(record)
     return result
