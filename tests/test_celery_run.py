@@ -26,19 +26,13 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import psutil
 import psycopg2
 import pytest
 import redis
@@ -46,27 +40,27 @@ import requests
 from cryptography.fernet import Fernet
 
 import pdfgen
-from conftest import API_KEY, CORPUS, ROOT, connection_uri
-from pdfco_local.config import ServerConfig
+import topology
+from conftest import CORPUS, ROOT
 from pdfco_local.extract import ExtractRequest, extract
-from pdfco_local.faults import FaultConfig
 from pdfco_local.runner import LocalServer
+from topology import (
+    DAG_ID,
+    GROUP_TASKS,
+    NLP_DAG_ID,
+    TRIGGER_CLASSPATH,
+    Cluster,
+    Rest,
+    StateLog,
+    TiKey,
+    free_port,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(570)]
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
-DAG_ID = "pdf_to_text"
-NLP_DAG_ID = "pdf_text_nlp"
-GROUP_TASKS = (
-    "convert.not_yet_converted",
-    "convert.upload",
-    "convert.submit",
-    "convert.wait",
-    "convert.store",
-)
-TRIGGER_CLASSPATH = "pdfco_provider.triggers.PdfCoJobTrigger"
 WORKERS = ("w1", "w2")
 DOCUMENTS = 50
 BATCH_SIZE = 5
@@ -75,8 +69,7 @@ CHECK_LATENCY = 3.0
 POLL = 0.5
 RUN_TIMEOUT = 360.0
 FINISHED = {"success", "failed"}
-
-TiKey = tuple[str, int]
+MARKER = "PDFCO_CELERY_TEST"
 
 
 # PostgreSQL and Redis ---------------------------------------------------------------------------------------
@@ -138,9 +131,7 @@ def broker_db() -> Iterator[int]:
 @pytest.fixture
 def pdfco_server(tmp_path: Path) -> Iterator[LocalServer]:
     """pdfco-local with two extraction workers; ``job/check`` answers after CHECK_LATENCY seconds."""
-    faults = FaultConfig(latency=CHECK_LATENCY, latency_rate=1.0, paths=("/v1/job/check",))
-    config = ServerConfig(data_dir=tmp_path / "pdfco", api_keys={API_KEY: 10**7}, workers=2, faults=faults)
-    with LocalServer(config) as server:
+    with topology.pdfco_local(tmp_path / "pdfco", check_latency=CHECK_LATENCY, workers=2) as server:
         yield server
 
 
@@ -178,12 +169,6 @@ def expected_text(path: Path, scratch: Path) -> bytes:
 # Airflow components -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Ports:
     api: int = field(default_factory=free_port)
@@ -196,58 +181,31 @@ def airflow_env(
     home: Path, database: str, broker: int, ports: Ports, server: LocalServer, source: Path, destination: Path,
     marker: str,
 ) -> dict[str, str]:  # fmt: skip
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))
+    """CeleryExecutor on PostgreSQL (metadata and results) and Redis (broker), as docker-compose.yml has it."""
+    settings = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{broker}",
+        # The driver named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        # The nightly schedule would start a run of its own as soon as the DAG is parsed (catchup=False
+        # still runs the latest interval) and convert the documents first; only the triggered run runs.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(ports.scheduler_health),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_logs),
+        # Marks every process this test starts (children inherit it), to prove none is left running.
+        MARKER: marker,
     }
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        }
-    ]
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}",
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{broker}",
-            # The driver named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed.
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{ports.api}/execution/",
-            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(ports.api),
-            "AIRFLOW__API__WORKERS": "1",
-            # The nightly schedule would start a run of its own as soon as the DAG is parsed (catchup=False
-            # still runs the latest interval) and convert the documents first; only the triggered run runs.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-            # Faster loops than production defaults, so a short run is not dominated by sleeps.
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(ports.scheduler_health),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_logs),
-            "AIRFLOW_CONN_PDFCO_DEFAULT": connection_uri(server, API_KEY),
-            "PDF_TO_TEXT_SOURCE": str(source),
-            "PDF_TO_TEXT_DESTINATION": str(destination),
-            # Marks every process this test starts (children inherit it), to prove none is left running.
-            "PDFCO_CELERY_TEST": marker,
-        }
+    return topology.airflow_env(
+        home, api_port=ports.api, server=server, source=source, destination=destination, settings=settings
     )
-    return env
 
 
 def worker_env(env: dict[str, str], name: str, ports: Ports) -> dict[str, str]:
@@ -260,170 +218,6 @@ def worker_env(env: dict[str, str], name: str, ports: Ports) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [tests, env.get("PYTHONPATH")])),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_logs[name]),
     }
-
-
-@dataclass
-class Component:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@dataclass
-class Cluster:
-    """``airflow`` subprocesses; stop() leaves none of them (nor any child) behind."""
-
-    home: Path
-    env: dict[str, str]
-    marker: str
-    components: list[Component] = field(default_factory=list)
-
-    def run(self, *args: str, timeout: float = 240) -> None:
-        log = self.home / f"{'-'.join(args[:2])}.log"
-        with log.open("wb") as out:
-            result = subprocess.run(
-                [sys.executable, "-m", "airflow", *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                timeout=timeout, check=False,
-            )  # fmt: skip
-        assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{tail(log)}"
-
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Component:
-        log = self.home / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args], env=env or self.env, stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        component = Component(name, process, log)
-        self.components.append(component)
-        return component
-
-    def check_alive(self) -> None:
-        for component in self.components:
-            code = component.process.poll()
-            if code is not None:
-                raise AssertionError(f"{component.name} exited with {code}:\n{tail(component.log)}")
-
-    def ours(self) -> list[psutil.Process]:
-        """Every live process carrying this test's marker (the components and all their descendants)."""
-        found = []
-        for process in psutil.process_iter():
-            with contextlib.suppress(psutil.Error):
-                if process.environ().get("PDFCO_CELERY_TEST") == self.marker:
-                    found.append(process)
-        return found
-
-    def stop(self) -> list[str]:
-        """SIGTERM every component, then SIGKILL what is left; returns the processes still alive."""
-        for component in self.components:
-            if component.process.poll() is None:
-                component.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(c.process.poll() is None for c in self.components):
-            time.sleep(0.2)
-        _, alive = psutil.wait_procs(self.ours(), timeout=max(1.0, deadline - time.monotonic()))
-        for process in alive:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        psutil.wait_procs(alive, timeout=10)
-        for component in self.components:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                component.process.wait(timeout=5)
-        return [f"{process.pid} {_cmdline(process)}" for process in self.ours()]
-
-    def dump(self) -> None:
-        for component in self.components:
-            print(f"===== {component.name} =====\n{tail(component.log, 60)}")
-        for log in sorted((self.home / "logs").rglob("*.log")):
-            print(f"===== {log.relative_to(self.home)} =====\n{tail(log, 15)}")
-
-
-def _cmdline(process: psutil.Process) -> str:
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return "?"
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"(no {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-# REST -------------------------------------------------------------------------------------------------------
-
-
-class Rest:
-    """The public REST API; SimpleAuthManager with ``all_admins`` needs no token."""
-
-    def __init__(self, base_url: str, cluster: Cluster):
-        self.base = base_url.rstrip("/")
-        self.cluster = cluster
-        self.session = requests.Session()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.session.get(f"{self.base}{path}", params=params, timeout=30)
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        response = self.session.request(method, f"{self.base}{path}", json=body, timeout=30)
-        assert response.status_code == 200, f"{method} {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def wait_for(self, what: str, check: Callable[[], Any], timeout: float, poll: float = POLL) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.cluster.check_alive()
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(poll)
-
-    def task_instances(self, run_id: str) -> dict[TiKey, dict[str, Any]]:
-        """Every task instance of the run, page by page."""
-        found: dict[TiKey, dict[str, Any]] = {}
-        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances"
-        offset = 0
-        while True:
-            body = self.get(path, limit=50, offset=offset, order_by="id")
-            page = body["task_instances"]
-            found.update({(ti["task_id"], ti["map_index"]): ti for ti in page})
-            offset += len(page)
-            if not page or offset >= body["total_entries"]:
-                return found
-
-    def dag_run(self, run_id: str) -> dict[str, Any]:
-        run: dict[str, Any] = self.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}")
-        return run
-
-
-@dataclass
-class StateLog:
-    """Every state each task instance was seen in (with when), and the triggers seen while deferred."""
-
-    history: dict[TiKey, list[tuple[float, str | None]]] = field(default_factory=lambda: defaultdict(list))
-    triggers: dict[TiKey, set[tuple[str, int | None]]] = field(default_factory=lambda: defaultdict(set))
-
-    def record(self, tis: dict[TiKey, dict[str, Any]]) -> None:
-        now = time.monotonic()
-        for key, ti in tis.items():
-            seen = self.history[key]
-            if not seen or seen[-1][1] != ti["state"]:
-                seen.append((now, ti["state"]))
-            if ti["state"] == "deferred" and ti.get("trigger"):
-                self.triggers[key].add((ti["trigger"]["classpath"], ti["trigger"]["triggerer_id"]))
-
-    def states(self, key: TiKey) -> list[str | None]:
-        return [state for _, state in self.history[key]]
-
-    def deferred_seconds(self, key: TiKey) -> float:
-        """Time spent in ``deferred``, as far as POLL-second polling can tell."""
-        seen = self.history[key]
-        return sum(seen[i + 1][0] - at for i, (at, state) in enumerate(seen[:-1]) if state == "deferred")
 
 
 # The test ---------------------------------------------------------------------------------------------------
@@ -440,14 +234,14 @@ def test_pdf_to_text_on_celery_postgres_redis(
     ports = Ports()
     marker = secrets.token_hex(8)
     env = airflow_env(home, metadata_db, broker_db, ports, pdfco_server, source, destination, marker)
-    cluster = Cluster(home, env, marker)
-    rest = Rest(f"http://127.0.0.1:{ports.api}", cluster)
+    cluster = Cluster(home, env, (MARKER, marker), grace=30)
+    rest = Rest(f"http://127.0.0.1:{ports.api}", cluster, poll=POLL)
     log = StateLog()
     timings: dict[str, float] = {}
     final: dict[TiKey, dict[str, Any]] = {}
     results: dict[str, int] = {}
     try:
-        cluster.run("db", "migrate")
+        cluster.run("db", "migrate", timeout=240)
         timings["db migrated"] = time.monotonic() - started
         cluster.start(
             "api-server", "api-server", "--host", "127.0.0.1", "--port", str(ports.api), "--workers", "1"
@@ -499,13 +293,13 @@ def test_pdf_to_text_on_celery_postgres_redis(
         )["dag_run_id"]
 
         def run_finished() -> dict[str, Any] | None:
-            log.record(rest.task_instances(run_id))
-            run = rest.dag_run(run_id)
+            log.record(rest.task_instances(DAG_ID, run_id))
+            run = rest.dag_run(DAG_ID, run_id)
             return run if run["state"] in FINISHED else None
 
         run = rest.wait_for("the pdf_to_text run", run_finished, timeout=RUN_TIMEOUT)
         timings["run finished"] = time.monotonic() - started
-        final = rest.task_instances(run_id)
+        final = rest.task_instances(DAG_ID, run_id)
         log.record(final)
 
         # Every task instance succeeded: discover, 10 mapped convert groups, report.

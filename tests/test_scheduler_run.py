@@ -18,45 +18,25 @@ loaded machine; a trigger that needs CHECK_LATENCY seconds does not.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import re
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import requests
 
 import pdfgen
-from conftest import API_KEY, ROOT, connection_uri
-from pdfco_local.config import ServerConfig
-from pdfco_local.faults import FaultConfig
+import topology
 from pdfco_local.runner import LocalServer
+from topology import DAG_ID, GROUP_TASKS, NLP_DAG_ID, TRIGGER_CLASSPATH, Cluster, StateLog, TiKey, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
-DAG_ID = "pdf_to_text"
-NLP_DAG_ID = "pdf_text_nlp"
-GROUP_TASKS = (
-    "convert.not_yet_converted",
-    "convert.upload",
-    "convert.submit",
-    "convert.wait",
-    "convert.store",
-)
-TRIGGER_CLASSPATH = "pdfco_provider.triggers.PdfCoJobTrigger"
 PASSWORD = "s3cret"
 BATCH_SIZE = 4
 BAD_BATCH = 2
@@ -65,8 +45,6 @@ BAD = {DAMAGED, WRONG_PASSWORD}
 TERMINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
 POLL = 0.3
 CHECK_LATENCY = 8.0
-
-TiKey = tuple[str, int]
 
 
 # Source documents -------------------------------------------------------------------------------------------
@@ -98,203 +76,26 @@ def batches_of(names: list[str]) -> list[list[str]]:
 # Airflow components -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def airflow_env(
     home: Path, api_port: int, server: LocalServer, source: Path, destination: Path
 ) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))
+    """LocalExecutor on a fresh SQLite DB; every process carries AIRFLOW_HOME, the marker of this test's."""
+    settings = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        # Paused until the test has created its run: unpausing a catchup=False cron DAG creates a run for
+        # the latest slot at once (with the default params), which would queue beside the test's run.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
     }
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # Paused until the test has created its run: unpausing a catchup=False cron DAG creates a run for
-            # the latest slot at once (with the default params), which would queue beside the test's run.
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
-                [
-                    {
-                        "name": "dags-folder",
-                        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                        "kwargs": {},
-                    }
-                ]
-            ),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW_CONN_PDFCO_DEFAULT": connection_uri(server, API_KEY),
-            "PDF_TO_TEXT_SOURCE": str(source),
-            "PDF_TO_TEXT_DESTINATION": str(destination),
-        }
+    return topology.airflow_env(
+        home, api_port=api_port, server=server, source=source, destination=destination, settings=settings
     )
-    return env
 
 
-@dataclass
-class Component:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-@dataclass
-class Airflow:
-    """``airflow <component>`` subprocesses sharing one environment; stop() leaves no process behind."""
-
-    home: Path
-    env: dict[str, str]
-    components: list[Component] = field(default_factory=list)
-
-    def run(self, *args: str, timeout: float = 180) -> None:
-        log = self.home / f"{'-'.join(args[:2])}.log"
-        with log.open("wb") as out:
-            result = subprocess.run(
-                [sys.executable, "-m", "airflow", *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                timeout=timeout, check=False,
-            )  # fmt: skip
-        assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{tail(log)}"
-
-    def start(self, name: str, *args: str) -> None:
-        log = self.home / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self.components.append(Component(name, process, log))
-
-    def check_alive(self) -> None:
-        for component in self.components:
-            code = component.process.poll()
-            if code is not None:
-                raise AssertionError(f"airflow {component.name} exited with {code}:\n{tail(component.log)}")
-
-    def stop(self) -> list[str]:
-        """Terminate every component (then kill); returns the processes that were still alive afterwards.
-
-        Any process carrying this test's private AIRFLOW_HOME counts, so a task process orphaned by its
-        LocalExecutor worker is found too; leftovers are killed (by pid) before they are reported.
-        """
-        tree: list[psutil.Process] = []
-        for component in self.components:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                root = psutil.Process(component.process.pid)
-                tree.extend([root, *root.children(recursive=True)])
-        for component in self.components:
-            if component.process.poll() is None:
-                component.process.terminate()
-        _, alive = psutil.wait_procs(tree, timeout=20)
-        for process in alive:
-            print(f"killing {process.pid} ({_cmdline(process)}): still alive 20 s after SIGTERM")
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        psutil.wait_procs(alive, timeout=10)
-        for component in self.components:
-            component.process.wait(timeout=10)
-        leftovers = [process for process in psutil.process_iter() if self._ours(process)]
-        for process in leftovers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        return [f"{process.pid} {_cmdline(process)}" for process in leftovers]
-
-    def _ours(self, process: psutil.Process) -> bool:
-        try:
-            return process.pid != os.getpid() and process.environ().get("AIRFLOW_HOME") == str(self.home)
-        except psutil.Error:
-            return False
-
-    def dump(self) -> None:
-        """Print the tail of every component's log and of every task log (on failure)."""
-        for component in self.components:
-            print(f"===== airflow {component.name} =====\n{tail(component.log, 60)}")
-        for log in sorted((self.home / "logs").rglob("*.log")):
-            print(f"===== {log.relative_to(self.home)} =====\n{tail(log, 15)}")
-
-
-def _cmdline(process: psutil.Process) -> str:
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return "?"
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"(no {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-# REST -------------------------------------------------------------------------------------------------------
-
-
-class Rest:
-    """The public REST API, no token: SimpleAuthManager with ``all_admins`` lets everyone in."""
-
-    def __init__(self, base_url: str, airflow: Airflow):
-        self.base = base_url.rstrip("/")
-        self.airflow = airflow
-        self.session = requests.Session()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.session.get(f"{self.base}{path}", params=params, timeout=30)
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.base}{path}", json=body, timeout=30)
-        assert response.status_code == 200, f"POST {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def patch(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.session.patch(f"{self.base}{path}", json=body, timeout=30)
-        assert response.status_code == 200, f"PATCH {path}: {response.status_code} {response.text}"
-        return response.json()
-
-    def wait_for(self, what: str, check: Callable[[], Any], timeout: float) -> Any:
-        """Call ``check`` every POLL seconds until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.airflow.check_alive()
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(POLL)
-
-    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        return result
-
-    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        runs: list[dict[str, Any]] = self.get(f"/api/v2/dags/{dag_id}/dagRuns", order_by="run_after")[
-            "dag_runs"
-        ]
-        return runs
-
-    def task_instances(self, dag_id: str, run_id: str) -> dict[TiKey, dict[str, Any]]:
-        body = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)
-        assert body["total_entries"] == len(body["task_instances"])
-        return {(ti["task_id"], ti["map_index"]): ti for ti in body["task_instances"]}
+class Rest(topology.Rest):
+    """The shared REST client plus what this test reads of its own run."""
 
     def state_mismatches(self, run_id: str) -> list[str]:
         """Audit-log entries of the scheduler failing a task whose executor event came late (airflow#71580)."""
@@ -310,43 +111,12 @@ class Rest:
         return json.loads(value) if isinstance(value, str) else value
 
 
-@dataclass
-class StateLog:
-    """Every state each task instance was seen in, with when (monotonic) it was first seen so."""
-
-    history: dict[TiKey, list[tuple[float, str | None]]] = field(default_factory=lambda: defaultdict(list))
-    triggers: dict[TiKey, set[tuple[str, int | None]]] = field(default_factory=lambda: defaultdict(set))
-
-    def record(self, tis: dict[TiKey, dict[str, Any]]) -> None:
-        now = time.monotonic()
-        for key, ti in tis.items():
-            seen = self.history[key]
-            if not seen or seen[-1][1] != ti["state"]:
-                seen.append((now, ti["state"]))
-            if ti["state"] == "deferred" and ti.get("trigger"):
-                self.triggers[key].add((ti["trigger"]["classpath"], ti["trigger"]["triggerer_id"]))
-
-    def states(self, key: TiKey) -> list[str | None]:
-        return [state for _, state in self.history[key]]
-
-    def deferred_seconds(self, key: TiKey) -> list[float]:
-        """How long each stretch in ``deferred`` lasted, as far as 0.3 s polling can tell."""
-        seen = self.history[key]
-        return [
-            round(seen[i + 1][0] - at, 1) for i, (at, state) in enumerate(seen[:-1]) if state == "deferred"
-        ]
-
-
 # The test ---------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def pdfco_server(tmp_path: Path) -> Iterator[LocalServer]:
-    slow_checks = FaultConfig(latency=CHECK_LATENCY, latency_rate=1.0, paths=("/v1/job/check",))
-    config = ServerConfig(
-        data_dir=tmp_path / "pdfco", api_keys={API_KEY: 10**7}, workers=1, faults=slow_checks
-    )
-    with LocalServer(config) as server:
+    with topology.pdfco_local(tmp_path / "pdfco", check_latency=CHECK_LATENCY, workers=1) as server:
         yield server
 
 
@@ -391,13 +161,21 @@ def test_pdf_to_text_under_a_real_scheduler(
     home = tmp_path / "airflow-home"
     home.mkdir()
     api_port = free_port()
-    airflow = Airflow(home, airflow_env(home, api_port, pdfco_server, source, destination))
-    rest = Rest(f"http://127.0.0.1:{api_port}", airflow)
+    # 20 s grace after SIGTERM; AIRFLOW_HOME also finds a task process orphaned by its LocalExecutor worker.
+    airflow = Cluster(
+        home,
+        airflow_env(home, api_port, pdfco_server, source, destination),
+        ("AIRFLOW_HOME", str(home)),
+        grace=20,
+    )
+    rest = Rest(f"http://127.0.0.1:{api_port}", airflow, poll=POLL)
     timings: dict[str, float] = {}
     log = StateLog()
     try:
-        airflow.run("db", "migrate")
-        airflow.start("api-server", "--port", str(api_port), "--host", "127.0.0.1", "--workers", "1")
+        airflow.run("db", "migrate", timeout=180)
+        airflow.start(
+            "api-server", "api-server", "--port", str(api_port), "--host", "127.0.0.1", "--workers", "1"
+        )
 
         def healthy() -> bool:
             try:
@@ -407,7 +185,7 @@ def test_pdf_to_text_under_a_real_scheduler(
 
         rest.wait_for("the api-server", healthy, timeout=90)
         for name in ("scheduler", "dag-processor", "triggerer"):
-            airflow.start(name)
+            airflow.start(name, name)
 
         def parsed() -> dict[str, dict[str, Any]] | None:
             dags = {dag["dag_id"]: dag for dag in rest.get("/api/v2/dags")["dags"]}
@@ -434,7 +212,7 @@ def test_pdf_to_text_under_a_real_scheduler(
 
         def run_finished(tries: int) -> Callable[[], dict[TiKey, dict[str, Any]] | None]:
             def check() -> dict[TiKey, dict[str, Any]] | None:
-                tis = rest.task_instances(DAG_ID, run_id)
+                tis = rest.task_instances(DAG_ID, run_id, page_size=1000, one_page=True)
                 log.record(tis)
                 report = tis.get(("report", -1))
                 done = report is not None and report["state"] in TERMINAL and report["try_number"] == tries
@@ -525,7 +303,7 @@ def test_pdf_to_text_under_a_real_scheduler(
         assert [run["run_id"] for run in events[0]["created_dagruns"]] == [nlp_runs[0]["dag_run_id"]]
 
         # -- clear the failed batch (its whole group) and report through the API -------------------------
-        before = rest.task_instances(DAG_ID, run_id)
+        before = rest.task_instances(DAG_ID, run_id, page_size=1000, one_page=True)
         mark = len(access_log)
         clear = {
             "dag_run_id": run_id,
@@ -611,7 +389,9 @@ def test_pdf_to_text_under_a_real_scheduler(
         print(f"timings (s since start): { {key: round(value, 1) for key, value in timings.items()} }")
         for key in sorted(log.history):
             if key[0] == "convert.wait" and key[1] >= 0:
-                print(f"{key}: states {log.states(key)}, deferred for {log.deferred_seconds(key)} s")
+                print(
+                    f"{key}: states {log.states(key)}, deferred for {[round(s, 1) for s in log.deferred_stretches(key)]} s"
+                )
     assert not leftovers, leftovers
 
 
