@@ -80,6 +80,9 @@ class _HashingReader:
     def __len__(self) -> int:
         return self._left
 
+    def close(self) -> None:
+        self._handle.close()
+
     def read(self, size: int = -1) -> bytes:
         chunk = self._handle.read(CHUNK if size is None or size < 0 else min(size, CHUNK))
         self._left -= len(chunk)
@@ -225,7 +228,7 @@ class PdfCoHook(HttpHook):
 
         def fresh_body() -> _HashingReader:
             for reader in readers:
-                reader._handle.close()
+                reader.close()
             reader = _HashingReader(cast(IO[bytes], path.open("rb")), size)  # type: ignore[no-untyped-call]
             readers.append(reader)
             return reader
@@ -237,7 +240,7 @@ class PdfCoHook(HttpHook):
             )  # fmt: skip
         finally:
             for reader in readers:
-                reader._handle.close()
+                reader.close()
         return Upload(url=presigned["url"], name=name, size=size, sha256=readers[-1].digest.hexdigest())
 
     def convert_to_text(
