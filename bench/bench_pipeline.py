@@ -24,7 +24,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
+from demo import airflow_env, pdfco_connection  # noqa: E402
+
 import pdfgen  # noqa: E402
 from pdfco_local.runner import ServerProcess  # noqa: E402
 
@@ -67,15 +69,7 @@ def sample_script_loop(base: str, key: str, files: list[Path], out: Path) -> flo
 
 
 def dag_run(base: str, key: str, source: Path, out: Path, home: Path, batch_size: int) -> float:
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_PDFCO_DEFAULT": json.dumps({"conn_type": "pdfco", "host": base, "password": key}),
-    }
+    env = {**airflow_env(home), "AIRFLOW_CONN_PDFCO_DEFAULT": pdfco_connection(base, key)}
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
     )

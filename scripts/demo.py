@@ -27,8 +27,8 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "pdfco-samples"
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def airflow_env() -> dict[str, str]:
-    home = VAR / "airflow"
+def airflow_env(home: Path = VAR / "airflow") -> dict[str, str]:
+    """A project-local Airflow on SQLite with this project's DAGs and plugin (also used by ./run ui, bench)."""
     return {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -39,6 +39,11 @@ def airflow_env() -> dict[str, str]:
         "PDF_TO_TEXT_SOURCE": str(SOURCE),
         "PDF_TO_TEXT_DESTINATION": str(DESTINATION),
     }
+
+
+def pdfco_connection(base_url: str, api_key: str) -> str:
+    """``AIRFLOW_CONN_PDFCO_DEFAULT`` for a pdfco-local (or api.pdf.co) base URL and key."""
+    return json.dumps({"conn_type": "pdfco", "host": base_url, "password": api_key})
 
 
 def make_samples() -> None:
@@ -108,9 +113,7 @@ def main() -> int:
     started = time.monotonic()
     with LocalServer(config) as server:
         print(f"pdfco-local at {server.base_url}")
-        env["AIRFLOW_CONN_PDFCO_DEFAULT"] = json.dumps(
-            {"conn_type": "pdfco", "host": server.base_url, "password": key}
-        )
+        env["AIRFLOW_CONN_PDFCO_DEFAULT"] = pdfco_connection(server.base_url, key)
         before = set((DESTINATION / "_manifests").glob("*.json"))
         print("running pdf_to_text")
         run(

@@ -8,13 +8,12 @@ triggerer, api-server with the UI on http://localhost:8080; it prints the admin 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from demo import VAR, airflow_env, make_samples
+from demo import VAR, airflow_env, make_samples, pdfco_connection
 
 from pdfco_local.runner import ServerProcess
 
@@ -29,9 +28,7 @@ def main() -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     with ServerProcess(VAR / "pdfco-local", "--workers", "2", port=args.pdfco_port) as server:
         print(f"pdfco-local at {server.base_url}; pdf_to_text reads {env['PDF_TO_TEXT_SOURCE']}")
-        env["AIRFLOW_CONN_PDFCO_DEFAULT"] = json.dumps(
-            {"conn_type": "pdfco", "host": server.base_url, "password": server.api_key}
-        )
+        env["AIRFLOW_CONN_PDFCO_DEFAULT"] = pdfco_connection(server.base_url, server.api_key)
         try:
             return subprocess.run([sys.executable, "-m", "airflow", "standalone"], env=env).returncode
         except KeyboardInterrupt:

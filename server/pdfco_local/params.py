@@ -28,9 +28,6 @@ class Params:
         self._values = {key.lower(): value for key, value in values.items()}
         self.files = {key.lower(): value for key, value in (files or {}).items()}
 
-    def __contains__(self, name: str) -> bool:
-        return name.lower() in self._values
-
     def text(self, name: str, default: str | None = None) -> str | None:
         value = self._values.get(name.lower())
         if value is None:
