@@ -186,11 +186,8 @@ class PdfCoStoreOperator(_BatchOperator):
     def execute(self, context: Context) -> list[Record]:
         records = as_records(self.records)
         base = ObjectStoragePath(self.destination)
-        engine = None
 
         def store(hook: PdfCoHook, record: Record) -> None:
-            nonlocal engine
-            engine = engine or hook.url_from_endpoint("").rstrip("/")
             text_path = base / f"{record['name']}.txt"
             size = write_atomically(
                 text_path, lambda out: hook.download(record["result_url"], out), record["job_id"]
@@ -206,7 +203,7 @@ class PdfCoStoreOperator(_BatchOperator):
                 "credits": record.get("credits"),
                 "text_bytes": size,
                 "timings": record.get("timings", {}),
-                "engine": engine,
+                "engine": hook.base_url,  # resolved from the connection by the download above
                 "stored_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             write_json(base / f"{record['name']}.json", sidecar, record["job_id"])
