@@ -434,29 +434,29 @@ class _Middleware:
         started = time.monotonic()
         scope["pdfco.started"] = started
         path: str = scope["path"]
-        status = {"code": 0}
+        state: dict[str, Any] = {"status": 0, "logged": False}
+
+        def log_once(status: int | str) -> None:
+            if not state["logged"]:
+                state["logged"] = True
+                line = {"method": scope["method"], "path": path, "status": status}
+                access_log.info(json.dumps({**line, "ms": round((time.monotonic() - started) * 1000, 1)}))
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                state["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Logged before the last byte leaves: a client that has its answer finds the line written.
+                log_once(state["status"])
             await send(message)
 
         try:
             await self._handle(scope, receive, send_logged, path)
         except InjectedDrop:
-            status["code"] = 0  # headers went out, the body never did
+            log_once("dropped")  # headers went out, the body never did
             raise
         finally:
-            access_log.info(
-                json.dumps(
-                    {
-                        "method": scope["method"],
-                        "path": path,
-                        "status": status["code"] or "dropped",
-                        "ms": round((time.monotonic() - started) * 1000, 1),
-                    }
-                )
-            )
+            log_once(state["status"] or "dropped")
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         decision = self.faults.for_request(path)
